@@ -1,0 +1,111 @@
+"""Split a cleaned document into sentence-aligned chunks that carry their locators."""
+
+import re
+from dataclasses import dataclass
+
+from ingest.clean import Block, render
+from retrieval.types import Chunk
+from retrieval.text import sentence_spans
+
+TARGET_CHARS = 280
+MAX_CHARS = 450
+CHUNKER = f"sentences-v1:{TARGET_CHARS}/{MAX_CHARS}/overlap1"
+
+_SPEAKER = re.compile(
+    r"^(?P<name>[^\s：:()（），。、]{1,20}?(?:先生|女士|夫人|大使|阁下))"
+    r"[(（](?P<state>[^()（）]{1,40})[)）](?:[(（][^()（）]*发言[)）])?[：:]?"
+)
+_CHAIR = re.compile(r"^(?P<name>(?:代理|临时)?主席)[：:]")
+_PARA_NO = re.compile(r"^(\d{1,3})[.．]\s*(?!\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A cleaned document ready for chunking."""
+
+    source: str
+    title: str
+    blocks: list[Block]
+    symbol: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    start: int
+    end: int
+    context: tuple[str, str, str, str, bool]  # section, speaker, state, paragraph, footnote
+
+
+def speaker_of(text: str) -> tuple[str, str] | None:
+    """Return (speaker, state) when a paragraph opens a turn in a verbatim record."""
+    if m := _SPEAKER.match(text):
+        return m.group("name"), m.group("state")
+    if m := _CHAIR.match(text):
+        return m.group("name"), ""
+    return None
+
+
+def _units(doc: Document) -> list[_Unit]:
+    verbatim = sum(1 for b in doc.blocks if b.kind == "para" and speaker_of(b.text)) >= 3
+    units: list[_Unit] = []
+    section, speaker, state = "", "", ""
+    offset = 0
+    for block in doc.blocks:
+        if block.kind == "heading":
+            section = block.text
+        elif verbatim and block.kind == "para" and (turn := speaker_of(block.text)):
+            speaker, state = turn
+        if block.kind != "heading":
+            number = m.group(1) if (m := _PARA_NO.match(block.text)) else ""
+            context = (section, speaker, state, number, block.kind == "footnote")
+            units.extend(_Unit(offset + s, offset + e, context) for s, e in sentence_spans(block.text))
+        offset += len(block.text) + 2
+    return units
+
+
+def _groups(units: list[_Unit]) -> list[list[_Unit]]:
+    groups: list[list[_Unit]] = []
+    for unit in units:
+        if groups and groups[-1][-1].context == unit.context:
+            groups[-1].append(unit)
+        else:
+            groups.append([unit])
+    return groups
+
+
+def _pack(group: list[_Unit]) -> list[list[_Unit]]:
+    """Greedily pack sentences into chunks, repeating one sentence between neighbours."""
+    chunks: list[list[_Unit]] = []
+    i = 0
+    while i < len(group):
+        current = [group[i]]
+        j = i + 1
+        while j < len(group) and current[-1].end - current[0].start < TARGET_CHARS:
+            if group[j].end - current[0].start > MAX_CHARS:
+                break
+            current.append(group[j])
+            j += 1
+        chunks.append(current)
+        if j >= len(group):
+            break
+        overlap = current[-1]
+        i = j - 1 if len(current) > 1 and overlap.end - overlap.start < TARGET_CHARS // 2 else j
+    return chunks
+
+
+def chunk(doc: Document) -> list[Chunk]:
+    """Return the chunks of a document; sentences are never cut."""
+    text = render(doc.blocks)
+    out: list[Chunk] = []
+    for group in _groups(_units(doc)):
+        for piece in _pack(group):
+            start, end = piece[0].start, piece[-1].end
+            section, speaker, state, number, footnote = piece[0].context
+            out.append(
+                Chunk(
+                    source=doc.source, title=doc.title, text=text[start:end], start=start,
+                    end=end, section=section, speaker=speaker, state=state, paragraph=number,
+                    symbol=doc.symbol, footnote=footnote,
+                )
+            )
+    return out

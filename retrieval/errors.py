@@ -1,0 +1,38 @@
+"""Errors citeqa raises, each with a message a user can act on.
+
+    CiteqaError
+    ├── BadQuestion        the question is empty, too long or has no searchable text
+    ├── IndexMissing       no index has been built yet
+    ├── IndexMismatch      the index was built by another embedder or chunker
+    ├── DataDirError       the data directory is missing or unreadable
+    ├── EmbedderError      the embedding model cannot be loaded
+    └── UnreadableFile     a document is broken, empty or of an unsupported kind
+"""
+
+
+class CiteqaError(Exception):
+    """Base class: the message is meant for the user."""
+
+
+class BadQuestion(CiteqaError):
+    """The question cannot be searched."""
+
+
+class IndexMissing(CiteqaError):
+    """No index exists where the settings point."""
+
+
+class IndexMismatch(CiteqaError):
+    """The index was built with another embedder or chunker."""
+
+
+class DataDirError(CiteqaError):
+    """The data directory is missing or unreadable."""
+
+
+class EmbedderError(CiteqaError):
+    """The embedding model cannot be loaded."""
+
+
+class UnreadableFile(CiteqaError):
+    """A document cannot be read or holds no text."""

@@ -1,0 +1,139 @@
+"""Hybrid search: dense vectors from Chroma and BM25 over jieba tokens, fused by rank."""
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from retrieval.embeddings import embedder_name, load_embedder
+from retrieval.errors import IndexMismatch
+from retrieval.lexical import LexicalIndex
+from retrieval.settings import Settings
+from retrieval.store import Store
+from retrieval.text import is_cjk_text, tokenize
+from retrieval.types import Chunk, Passage
+
+CANDIDATES = 40
+RRF_K = 60
+
+
+def fuse(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = RRF_K) -> list[str]:
+    """Reciprocal rank fusion: ids ordered by the weighted sum of 1 / (k + rank)."""
+    scores: dict[str, float] = defaultdict(float)
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, cid in enumerate(ranking):
+            scores[cid] += weight / (k + rank + 1)
+    return sorted(scores, key=lambda cid: (-scores[cid], cid))
+
+
+class Searcher:
+    """Opens the index once and answers many searches against it."""
+
+    def __init__(
+        self, settings: Settings, embedder: Embeddings | None = None, chunker: str | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = Store(settings)
+        info = self.store.info()
+        self.embedder = embedder or load_embedder(settings.embedder)
+        wanted = embedder_name(self.embedder)
+        if info.get("embedder") != wanted:
+            raise IndexMismatch(
+                f"the index was built with embedder {info.get('embedder')!r}, not {wanted!r}: "
+                "run `citeqa ingest` to rebuild it"
+            )
+        if chunker and info.get("chunker") != chunker:
+            raise IndexMismatch(
+                f"the index was built with chunker {info.get('chunker')!r}, not {chunker!r}: "
+                "run `citeqa ingest` to rebuild it"
+            )
+        self.lexical = self._lexical(str(info.get("generation", "")))
+        self.sources = sorted({c.source for c in self.lexical.chunks})
+
+    def _lexical(self, generation: str) -> LexicalIndex:
+        directory = self.settings.index_dir / "lexical"
+        index = LexicalIndex.load(directory, generation)
+        if index is None:
+            index = LexicalIndex.build(self.store.records())
+            index.save(directory, generation)
+        return index
+
+    def resolve_source(self, name: str) -> str | None:
+        """Return the one source a user's document name refers to, if exactly one."""
+        if name in self.sources:
+            return name
+        hits = [s for s in self.sources if name.lower() in s.lower()]
+        return hits[0] if len(hits) == 1 else None
+
+    def search(
+        self, question: str, source: str | None = None, speaker: str | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> tuple[list[Passage], list[str], list[float]]:
+        """Return fused candidate passages, best first, the question's tokens and vector."""
+        t0 = time.perf_counter()
+        vector = self.embedder.embed_query(question)
+        t1 = time.perf_counter()
+        dense = self.store.query(vector, CANDIDATES, _where(source, speaker))
+        t2 = time.perf_counter()
+        tokens = tokenize(question)
+        lexical = self._lexical_hits(tokens, source, speaker)
+        t3 = time.perf_counter()
+        cjk = is_cjk_text(question)
+        order = fuse(
+            [[cid for cid, _, _ in dense], [cid for cid, _ in lexical]],
+            [1.0, 1.0] if cjk else [1.0, 0.3],
+        )
+        passages = self._passages(order, dense, lexical)
+        if timings is not None:
+            timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
+        return passages, tokens, vector
+
+    def _lexical_hits(
+        self, tokens: list[str], source: str | None, speaker: str | None
+    ) -> list[tuple[str, float]]:
+        scores = self.lexical.scores(tokens)
+        chunks = self.lexical.chunks
+        if source or speaker:
+            keep = np.array([_matches(c, source, speaker) for c in chunks], dtype=bool)
+            scores = np.where(keep, scores, 0.0)
+        top = np.argsort(-scores, kind="stable")[:CANDIDATES]
+        return [(self.lexical.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def _passages(
+        self, order: list[str], dense: list[tuple[str, float, Chunk]],
+        lexical: list[tuple[str, float]],
+    ) -> list[Passage]:
+        dense_at = {cid: (rank, sim, chunk) for rank, (cid, sim, chunk) in enumerate(dense)}
+        lexical_at = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical)}
+        out: list[Passage] = []
+        for n, cid in enumerate(order):
+            d = dense_at.get(cid)
+            lx = lexical_at.get(cid)
+            chunk = d[2] if d else self.lexical.chunks[self.lexical.position[cid]]
+            out.append(
+                Passage(
+                    chunk=chunk, chunk_id=cid, score=1.0 / (1 + n),
+                    dense=d[1] if d else 0.0, lexical=lx[1] if lx else 0.0,
+                    dense_rank=d[0] if d else None, lexical_rank=lx[0] if lx else None,
+                )
+            )
+        return out
+
+
+def _where(source: str | None, speaker: str | None) -> dict[str, object] | None:
+    clauses: list[dict[str, object]] = []
+    if source:
+        clauses.append({"source": source})
+    if speaker:
+        clauses.append({"$or": [{"speaker": speaker}, {"state": speaker}]})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _matches(chunk: Chunk, source: str | None, speaker: str | None) -> bool:
+    return (not source or chunk.source == source) and (
+        not speaker or speaker in (chunk.speaker, chunk.state)
+    )

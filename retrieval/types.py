@@ -1,0 +1,90 @@
+"""Value types shared by ingest, retrieval and the front ends."""
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of a cleaned document, with where it stands and who said it."""
+
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    section: str = ""
+    speaker: str = ""
+    state: str = ""
+    paragraph: str = ""
+    symbol: str = ""
+    footnote: bool = False
+
+    def chunk_id(self, occurrence: int = 0) -> str:
+        """Return an id derived from the source and the text, stable across re-ingests."""
+        digest = hashlib.sha256(f"{self.source}\0{occurrence}\0{self.text}".encode())
+        return digest.hexdigest()[:32]
+
+    def locator(self) -> str:
+        """Return the human locator: speaker and state, section, or paragraph."""
+        parts: list[str] = []
+        if self.speaker:
+            parts.append(f"{self.speaker}({self.state})" if self.state else self.speaker)
+        elif self.section:
+            parts.append(self.section)
+        if self.paragraph:
+            parts.append(f"第{self.paragraph}段")
+        if self.footnote:
+            parts.append("脚注")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk with the scores that ranked it."""
+
+    chunk: Chunk
+    chunk_id: str
+    score: float
+    dense: float = 0.0
+    lexical: float = 0.0
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One numbered cited passage of an answer."""
+
+    n: int
+    source: str
+    title: str
+    locator: str
+    text: str
+    score: float
+    start: int
+    end: int
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """The evidence behind the decision to answer or decline."""
+
+    dense_top: float
+    lexical_top: float
+    coverage: float
+    agreement: bool
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The reply to a question: answering sentences and the passages they come from."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    signals: Signals | None = None
