@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.text import tokenize
+from retrieval.text import sentence_spans, tokenize
 from retrieval.types import Chunk
 
 
@@ -25,6 +25,7 @@ class LexicalIndex:
         self.position = {cid: i for i, cid in enumerate(ids)}
         self._bm25 = bm25
         self._df = df
+        self._sentence_tokens: dict[str, list[set[str]]] = {}
 
     @classmethod
     def build(cls, records: Iterable[tuple[str, Chunk]]) -> "LexicalIndex":
@@ -76,6 +77,25 @@ class LexicalIndex:
         if not tokens or not self.ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def sentence_tokens(self, cid: str) -> list[set[str]]:
+        """Return the token sets of a chunk's sentences (cached)."""
+        if cid not in self._sentence_tokens:
+            text = self.chunks[self.position[cid]].text
+            self._sentence_tokens[cid] = [set(tokenize(text[s:e])) for s, e in sentence_spans(text)]
+        return self._sentence_tokens[cid]
+
+    def coverage(self, cid: str, tokens: list[str]) -> tuple[float, float]:
+        """Return the IDF-weighted share of `tokens` in the chunk and in its best sentence."""
+        weights = {t: self.idf(t) for t in set(tokens)}
+        total = sum(weights.values()) or 1.0
+        sentences = self.sentence_tokens(cid)
+        whole = set().union(*sentences) if sentences else set()
+
+        def share(found: set[str]) -> float:
+            return sum(w for t, w in weights.items() if t in found) / total
+
+        return share(whole), max((share(s) for s in sentences), default=0.0)
 
     def idf(self, token: str) -> float:
         """Return the token's inverse document frequency; unseen tokens count as rarest."""

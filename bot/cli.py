@@ -1,0 +1,218 @@
+"""The `citeqa` command line."""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.render import answer_text, not_found
+from retrieval.errors import CiteqaError
+from retrieval.settings import Settings
+from retrieval.text import is_cjk_text
+from retrieval.types import Answer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def _qa(settings: Settings) -> Any:
+    from ingest.chunking import CHUNKER
+    from retrieval.qa import QA
+    from retrieval.text import warm_tokenizer
+
+    import threading
+
+    warm = threading.Thread(target=warm_tokenizer, daemon=True)
+    warm.start()  # the dictionary loads while Chroma opens and the model warms up
+    qa = QA(settings, chunker=CHUNKER)
+    warm.join()
+    return qa
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """Return the documented --json shape of an answer."""
+    return {
+        "question": answer.question,
+        "answer": answer.answer,
+        "abstained": answer.abstained,
+        "citations": [
+            {k: v for k, v in dataclasses.asdict(c).items() if k != "highlights"}
+            for c in answer.citations
+        ],
+        "timings_ms": answer.timings_ms,
+    }
+
+
+def _emphasis(text: str) -> str:
+    return click.style(text, bold=True, underline=True) if sys.stdout.isatty() else f"【{text}】"
+
+
+def _print_answer(qa: Any, answer: Answer) -> None:
+    chinese = is_cjk_text(answer.question)
+    if answer.abstained:
+        click.echo(not_found(chinese, sorted(set(qa.sources.values()))))
+    else:
+        click.echo(answer_text(answer, _emphasis, chinese))
+
+
+class Context:
+    """Settings for every command, built once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+@click.group()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Override CITEQA_DATA_DIR.")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Override CITEQA_INDEX_DIR.")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, index_dir: Path | None) -> None:
+    """Answer questions from your documents with verbatim, cited passages."""
+    overrides = {k: v for k, v in {"data_dir": data_dir, "index_dir": index_dir}.items() if v}
+    try:
+        ctx.obj = Context(Settings(**overrides))  # type: ignore[arg-type]
+    except ValueError as e:
+        raise click.ClickException(f"bad setting: {e}") from e
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
+    """Index the documents in PATH (default: the data dir); only changes are embedded."""
+    from ingest.pipeline import Ingester
+
+    settings = obj.settings.model_copy(update={"data_dir": path}) if path else obj.settings
+    try:
+        report = Ingester(settings, progress=not quiet and sys.stderr.isatty()).run()
+    except CiteqaError as e:
+        raise click.ClickException(str(e)) from e
+    for source, reason in report.failed:
+        click.echo(f"skipped {source}: {reason}", err=True)
+    click.echo(
+        f"{len(report.indexed)} indexed, {len(report.unchanged)} unchanged, "
+        f"{len(report.removed)} removed, {len(report.failed)} skipped; "
+        f"{report.embedded} chunks embedded, {report.reused} reused, "
+        f"{report.total_chunks} in the index ({report.seconds:.1f} s)"
+        + (" — rebuilt for a new embedder or chunker" if report.rebuilt else "")
+    )
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "top_k", type=click.IntRange(1, 50), help="How many passages to cite.")
+@click.option("--doc", "doc", help="Only search this document (file name or part of it).")
+@click.option("--speaker", help="Only passages of this speaker or state (verbatim records).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON; QUESTION '-' reads stdin.")
+@click.pass_obj
+def ask(obj: Context, question: str, top_k: int | None, doc: str | None, speaker: str | None,
+        as_json: bool) -> None:
+    """Answer QUESTION with cited passages (QUESTION '-' reads one question a line)."""
+    try:
+        qa = _qa(obj.settings)
+        source = _source(qa, doc)
+        questions = sys.stdin if question == "-" else [question]
+        failed = False
+        for line in questions:
+            if question == "-" and not line.strip():
+                continue
+            try:
+                answer = qa.ask(line, top_k, source, speaker)
+            except CiteqaError as e:
+                if not as_json or question != "-":
+                    raise
+                click.echo(json.dumps({"question": line.strip(), "error": str(e)}, ensure_ascii=False))
+                failed = True
+                continue
+            if as_json:
+                click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
+            else:
+                _print_answer(qa, answer)
+    except CiteqaError as e:
+        raise click.ClickException(str(e)) from e
+    if failed:
+        sys.exit(1)
+
+
+def _source(qa: Any, doc: str | None) -> str | None:
+    if not doc:
+        return None
+    source: str | None = qa.searcher.resolve_source(doc)
+    if source is None:
+        known = ", ".join(qa.searcher.sources)
+        raise click.ClickException(f"no single document matches {doc!r}; known: {known}")
+    return source
+
+
+@cli.command()
+@click.pass_obj
+def chat(obj: Context) -> None:
+    """Ask questions interactively (empty line or Ctrl-D to quit)."""
+    try:
+        qa = _qa(obj.settings)
+    except CiteqaError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"citeqa: {len(qa.sources)} documents. Ask in Chinese or English; empty line quits.")
+    while True:
+        try:
+            question = input("? ")
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        if not question.strip():
+            return
+        try:
+            _print_answer(qa, qa.ask(question))
+        except CiteqaError as e:
+            click.echo(str(e))
+        click.echo()
+
+
+@cli.command()
+@click.pass_obj
+def sources(obj: Context) -> None:
+    """List the indexed documents with their chunk counts."""
+    try:
+        qa = _qa(obj.settings)
+    except CiteqaError as e:
+        raise click.ClickException(str(e)) from e
+    titles = qa.sources
+    for source, count in sorted(qa.chunk_counts().items()):
+        click.echo(f"{source}\t{count} chunks\t{titles[source]}")
+
+
+@cli.command(name="eval")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("-v", "verbose", is_flag=True, help="Show each question's outcome.")
+@click.pass_obj
+def eval_(obj: Context, file: Any, as_json: bool, verbose: bool) -> None:
+    """Measure retrieval and declines on a labelled JSONL question set."""
+    from bot.evaluation import evaluate, load_items, summary
+
+    try:
+        items = load_items(file)
+        qa = _qa(obj.settings)
+        metrics, rows = evaluate(qa, items)
+    except (CiteqaError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    if verbose:
+        for row in rows:
+            click.echo(row, err=True)
+    click.echo(json.dumps(metrics, ensure_ascii=False) if as_json else summary(metrics))
+
+
+def main() -> None:
+    """Run the command line."""
+    started = time.perf_counter()
+    try:
+        cli(standalone_mode=True)
+    finally:
+        if os.environ.get("CITEQA_DEBUG_TIMING"):
+            click.echo(f"[{(time.perf_counter() - started) * 1000:.0f} ms]", err=True)

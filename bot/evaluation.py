@@ -1,0 +1,97 @@
+"""Retrieval and decline metrics on a labelled question set (../shared/eval format)."""
+
+import json
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+
+from retrieval.text import is_cjk_text, squash
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One labelled question."""
+
+    id: str
+    q: str
+    gold: tuple[str, ...]
+    answerable: bool
+
+
+def load_items(stream: IO[str]) -> list[Item]:
+    """Read labelled questions, one JSON object a line."""
+    items = []
+    for n, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            items.append(Item(str(obj["id"]), obj["q"], tuple(obj["gold"]), bool(obj["answerable"])))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"line {n}: not a labelled question ({e})") from e
+    return items
+
+
+def first_hit(texts: list[str], gold: tuple[str, ...]) -> int | None:
+    """Return the 1-based rank of the first text containing a gold answer."""
+    wanted = [squash(g) for g in gold]
+    for rank, text in enumerate(texts, start=1):
+        if any(g in squash(text) for g in wanted):
+            return rank
+    return None
+
+
+def evaluate(qa: Any, items: list[Item]) -> tuple[dict[str, Any], list[str]]:
+    """Run every question; return the metrics and one line per question."""
+    ranks: list[int | None] = []
+    english: list[int | None] = []
+    answered, declined, latencies, rows = 0, 0, [], []
+    for item in items:
+        started = time.perf_counter()
+        answer = qa.ask(item.q)
+        latencies.append((time.perf_counter() - started) * 1000)
+        passages, _, _ = qa.retrieve(item.q)
+        rank = first_hit([p.chunk.text for p in passages[:10]], item.gold)
+        if item.answerable:
+            ranks.append(rank)
+            answered += not answer.abstained
+            if not is_cjk_text(item.q):
+                english.append(rank)
+        else:
+            declined += answer.abstained
+        outcome = "declined" if answer.abstained else "answered"
+        conf = answer.signals.confidence if answer.signals else 0.0
+        rows.append(f"{item.id}\trank={rank}\t{outcome}\tconf={conf:.3f}\t{item.q}")
+    n = len(ranks)
+    unanswerable = sum(not i.answerable for i in items)
+
+    def hit(k: int, rs: list[int | None]) -> int:
+        return sum(1 for r in rs if r is not None and r <= k)
+
+    metrics = {
+        "answerable": n,
+        "hit@1": hit(1, ranks), "hit@3": hit(3, ranks), "hit@5": hit(5, ranks),
+        "mrr@10": round(sum(1 / r for r in ranks if r) / n, 4) if n else 0.0,
+        "english": len(english), "english_hit@5": hit(5, english),
+        "answered": answered, "unanswerable": unanswerable, "declined": declined,
+        "declined_share": round(declined / unanswerable, 4) if unanswerable else None,
+        "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2) if latencies else 0.0,
+        "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2) if latencies else 0.0,
+    }
+    return metrics, rows
+
+
+def summary(m: dict[str, Any]) -> str:
+    """Return the metrics as a short human-readable report."""
+    n = m["answerable"]
+    return "\n".join([
+        f"answerable questions: {n}",
+        f"hit@1 {m['hit@1']}/{n}   hit@3 {m['hit@3']}/{n}   hit@5 {m['hit@5']}/{n}   "
+        f"MRR@10 {m['mrr@10']:.3f}",
+        f"English hit@5 {m['english_hit@5']}/{m['english']}",
+        f"answered {m['answered']}/{n} answerable; declined {m['declined']}/{m['unanswerable']} "
+        f"unanswerable",
+        f"latency p50 {m['latency_ms_p50']:.1f} ms   p95 {m['latency_ms_p95']:.1f} ms",
+    ])

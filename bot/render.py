@@ -1,0 +1,40 @@
+"""Plain-text rendering of answers for the terminal."""
+
+from collections.abc import Callable
+
+from retrieval.types import Answer, Citation
+
+Emphasis = Callable[[str], str]
+
+
+def mark(citation: Citation, emphasis: Emphasis) -> str:
+    """Return the passage text with its answering sentences emphasised."""
+    text, out, pos = citation.text, [], 0
+    for start, end in citation.highlights:
+        out += [text[pos:start], emphasis(text[start:end])]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def not_found(question_is_chinese: bool, titles: list[str]) -> str:
+    """Return the reply for a question the documents do not answer."""
+    if question_is_chinese:
+        head = "文档中没有找到这个问题的答案。"
+        tail = "本资料库包含：" if titles else ""
+    else:
+        head = "The documents do not answer this question."
+        tail = "The collection covers:" if titles else ""
+    return "\n".join([head, tail, *(f"  - {t}" for t in titles)]).rstrip()
+
+
+def answer_text(answer: Answer, emphasis: Emphasis, chinese: bool) -> str:
+    """Return the answer as terminal text: the answer line, then numbered citations."""
+    lines = [("答：" if chinese else "Answer: ") + answer.answer, ""]
+    for c in answer.citations:
+        where = f"{c.source}, chars {c.start}-{c.end}, score {c.score:.2f}"
+        lines.append(f"[{c.n}] {c.title}")
+        lines.append(f"    {c.locator or '-'}  ({where})")
+        lines.extend("    " + ln for ln in mark(c, emphasis).splitlines() if ln.strip())
+        lines.append("")
+    return "\n".join(lines).rstrip()
