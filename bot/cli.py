@@ -21,11 +21,11 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
 def _qa(settings: Settings) -> Any:
+    import threading
+
     from ingest.chunking import CHUNKER
     from retrieval.qa import QA
     from retrieval.text import warm_tokenizer
-
-    import threading
 
     warm = threading.Thread(target=warm_tokenizer, daemon=True)
     warm.start()  # the dictionary loads while Chroma opens and the model warms up
@@ -111,8 +111,14 @@ def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
 @click.option("--speaker", help="Only passages of this speaker or state (verbatim records).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON; QUESTION '-' reads stdin.")
 @click.pass_obj
-def ask(obj: Context, question: str, top_k: int | None, doc: str | None, speaker: str | None,
-        as_json: bool) -> None:
+def ask(
+    obj: Context,
+    question: str,
+    top_k: int | None,
+    doc: str | None,
+    speaker: str | None,
+    as_json: bool,
+) -> None:
     """Answer QUESTION with cited passages (QUESTION '-' reads one question a line)."""
     try:
         qa = _qa(obj.settings)
@@ -127,7 +133,9 @@ def ask(obj: Context, question: str, top_k: int | None, doc: str | None, speaker
             except CiteqaError as e:
                 if not as_json or question != "-":
                     raise
-                click.echo(json.dumps({"question": line.strip(), "error": str(e)}, ensure_ascii=False))
+                click.echo(
+                    json.dumps({"question": line.strip(), "error": str(e)}, ensure_ascii=False)
+                )
                 failed = True
                 continue
             if as_json:

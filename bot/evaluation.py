@@ -28,7 +28,9 @@ def load_items(stream: IO[str]) -> list[Item]:
             continue
         try:
             obj = json.loads(line)
-            items.append(Item(str(obj["id"]), obj["q"], tuple(obj["gold"]), bool(obj["answerable"])))
+            items.append(
+                Item(str(obj["id"]), obj["q"], tuple(obj["gold"]), bool(obj["answerable"]))
+            )
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"line {n}: not a labelled question ({e})") from e
     return items
@@ -72,10 +74,15 @@ def evaluate(qa: Any, items: list[Item]) -> tuple[dict[str, Any], list[str]]:
 
     metrics = {
         "answerable": n,
-        "hit@1": hit(1, ranks), "hit@3": hit(3, ranks), "hit@5": hit(5, ranks),
+        "hit@1": hit(1, ranks),
+        "hit@3": hit(3, ranks),
+        "hit@5": hit(5, ranks),
         "mrr@10": round(sum(1 / r for r in ranks if r) / n, 4) if n else 0.0,
-        "english": len(english), "english_hit@5": hit(5, english),
-        "answered": answered, "unanswerable": unanswerable, "declined": declined,
+        "english": len(english),
+        "english_hit@5": hit(5, english),
+        "answered": answered,
+        "unanswerable": unanswerable,
+        "declined": declined,
         "declined_share": round(declined / unanswerable, 4) if unanswerable else None,
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2) if latencies else 0.0,
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2) if latencies else 0.0,
@@ -86,12 +93,14 @@ def evaluate(qa: Any, items: list[Item]) -> tuple[dict[str, Any], list[str]]:
 def summary(m: dict[str, Any]) -> str:
     """Return the metrics as a short human-readable report."""
     n = m["answerable"]
-    return "\n".join([
-        f"answerable questions: {n}",
-        f"hit@1 {m['hit@1']}/{n}   hit@3 {m['hit@3']}/{n}   hit@5 {m['hit@5']}/{n}   "
-        f"MRR@10 {m['mrr@10']:.3f}",
-        f"English hit@5 {m['english_hit@5']}/{m['english']}",
-        f"answered {m['answered']}/{n} answerable; declined {m['declined']}/{m['unanswerable']} "
-        f"unanswerable",
-        f"latency p50 {m['latency_ms_p50']:.1f} ms   p95 {m['latency_ms_p95']:.1f} ms",
-    ])
+    return "\n".join(
+        [
+            f"answerable questions: {n}",
+            f"hit@1 {m['hit@1']}/{n}   hit@3 {m['hit@3']}/{n}   hit@5 {m['hit@5']}/{n}   "
+            f"MRR@10 {m['mrr@10']:.3f}",
+            f"English hit@5 {m['english_hit@5']}/{m['english']}",
+            f"answered {m['answered']}/{n} answerable; "
+            f"declined {m['declined']}/{m['unanswerable']} unanswerable",
+            f"latency p50 {m['latency_ms_p50']:.1f} ms   p95 {m['latency_ms_p95']:.1f} ms",
+        ]
+    )

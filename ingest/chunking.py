@@ -4,8 +4,8 @@ import re
 from dataclasses import dataclass
 
 from ingest.clean import Block, render
-from retrieval.types import Chunk
 from retrieval.text import sentence_spans
+from retrieval.types import Chunk
 
 TARGET_CHARS = 280
 MAX_CHARS = 450
@@ -58,7 +58,9 @@ def _units(doc: Document) -> list[_Unit]:
         if block.kind != "heading":
             number = m.group(1) if (m := _PARA_NO.match(block.text)) else ""
             context = (section, speaker, state, number, block.kind == "footnote")
-            units.extend(_Unit(offset + s, offset + e, context) for s, e in sentence_spans(block.text))
+            units.extend(
+                _Unit(offset + s, offset + e, context) for s, e in sentence_spans(block.text)
+            )
         offset += len(block.text) + 2
     return units
 
@@ -103,9 +105,17 @@ def chunk(doc: Document) -> list[Chunk]:
             section, speaker, state, number, footnote = piece[0].context
             out.append(
                 Chunk(
-                    source=doc.source, title=doc.title, text=text[start:end], start=start,
-                    end=end, section=section, speaker=speaker, state=state, paragraph=number,
-                    symbol=doc.symbol, footnote=footnote,
+                    source=doc.source,
+                    title=doc.title,
+                    text=text[start:end],
+                    start=start,
+                    end=end,
+                    section=section,
+                    speaker=speaker,
+                    state=state,
+                    paragraph=number,
+                    symbol=doc.symbol,
+                    footnote=footnote,
                 )
             )
     return out

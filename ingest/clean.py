@@ -28,9 +28,12 @@ _FOOTNOTE_HINTS = re.compile(
     r"|载《|^\\?\*\s"
 )
 # Outside a footnote area only unmistakable references count as notes.
-_REFERENCE = re.compile(r"https?://|第\s*\d+(?:\s*-\s*\d+)?\s*页|\bpp?\.\s*\d|\bVol\.|(?<!\*)\*[A-Z][^*]+\*(?!\*)")
+_REFERENCE = re.compile(
+    r"https?://|第\s*\d+(?:\s*-\s*\d+)?\s*页|\bpp?\.\s*\d|\bVol\.|(?<!\*)\*[A-Z][^*]+\*(?!\*)"
+)
 _SPACE_NEAR_CJK = re.compile(
-    rf"(?<=[{CJK}，。、；：！？）》”’])[ \t\u3000]+(?=\S)|(?<=\S)[ \t\u3000]+(?=[{CJK}，。、；：！？（《“])"
+    rf"(?<=[{CJK}，。、；：！？）》”’])[ \t\u3000]+(?=\S)"
+    rf"|(?<=\S)[ \t\u3000]+(?=[{CJK}，。、；：！？（《“])"
 )
 
 
@@ -74,7 +77,11 @@ def join_lines(lines: list[str]) -> str:
     for line in (ln.strip() for ln in lines):
         if not line:
             continue
-        glue = "" if not out or re.match(rf"[{CJK}]", out[-1]) or re.match(rf"[{CJK}]", line[0]) else " "
+        glue = (
+            ""
+            if not out or re.match(rf"[{CJK}]", out[-1]) or re.match(rf"[{CJK}]", line[0])
+            else " "
+        )
         out += glue + line
     return tidy(out)
 
@@ -86,7 +93,7 @@ def looks_like_footnote(text: str) -> bool:
 
 def ends_sentence(text: str) -> bool:
     """Return True when the text ends at a sentence or clause boundary."""
-    return bool(text) and text.rstrip().rstrip("”’」』）)]\"'") [-1:] in "。！？.!?；;：:"
+    return bool(text) and text.rstrip().rstrip("”’」』）)]\"'")[-1:] in "。！？.!?；;：:"
 
 
 def _is_heading(text: str, lines: int) -> bool:
@@ -97,8 +104,7 @@ def _is_heading(text: str, lines: int) -> bool:
         and 0 < len(text) <= 40
         and text[-1] not in _TERMINAL
         and text[0] not in "[(（【–-"
-        or bool(re.match(r"^[一二三四五六七八九十]+[.、．]\s*\S{1,30}$", text))
-    )
+    ) or bool(re.match(r"^[一二三四五六七八九十]+[.、．]\s*\S{1,30}$", text))
 
 
 def _heading_level(text: str) -> int:
@@ -118,7 +124,7 @@ def _raw_paragraphs(raw: str) -> list[tuple[list[str], bool]]:
         if is_furniture(line):
             cut = cut or not prev_closed
             continue
-        opens = line[0].isspace() or bool(re.match(r"\d{1,3}\.\s", line)) and prev_closed
+        opens = line[0].isspace() or (bool(re.match(r"\d{1,3}\.\s", line)) and prev_closed)
         if prev_closed or opens or cut or _RULE.match(line) or not paras:
             paras.append(([], cut))
         paras[-1][0].append(line)
@@ -131,6 +137,7 @@ def _continues(previous: Block, text: str) -> bool:
     return (
         previous.kind == "para"
         and not ends_sentence(previous.text)
+        and not re.fullmatch(r"\[[^\]]*\]", previous.text)  # [原件：英文], [2012年6月1日]
         and not looks_like_footnote(previous.text)
         and not looks_like_footnote(text)
     )
@@ -188,10 +195,10 @@ def separate_footnotes(blocks: list[Block]) -> list[Block]:
             last = next((b for b in reversed(out) if b.kind == "para"), None)
             broken = broken or (last is not None and not ends_sentence(last.text))
             continue
-        if block.kind == "para" and (in_notes or _REFERENCE.search(block.text)):
-            if _note_like(blocks, i):
-                (notes if broken else out).append(Block("footnote", block.text))
-                continue
+        is_candidate = block.kind == "para" and (in_notes or _REFERENCE.search(block.text))
+        if is_candidate and _note_like(blocks, i):
+            (notes if broken else out).append(Block("footnote", block.text))
+            continue
         in_notes = False
         out.append(block)
         out.extend(notes)

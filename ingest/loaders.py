@@ -97,7 +97,7 @@ def read_catalog(data_dir: Path) -> dict[str, str]:
 
 def _fallback_title(blocks: list[Block], path: Path) -> str:
     for block in blocks[:8]:
-        if block.kind == "heading" and len(block.text) >= 4:
+        if block.kind == "heading" and len(block.text) >= 2:
             return block.text
     return path.stem
 

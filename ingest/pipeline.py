@@ -55,7 +55,8 @@ def discover(data_dir: Path, ignored: frozenset[str]) -> list[Path]:
     except OSError as e:
         raise DataDirError(f"cannot read data directory {data_dir}: {e.strerror}") from e
     return [
-        p for p in paths
+        p
+        for p in paths
         if not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
         and p.relative_to(data_dir).as_posix() not in ignored
     ]
@@ -84,7 +85,9 @@ def chunk_ids(chunks: list[Chunk]) -> list[str]:
 class Ingester:
     """Brings the store in line with the data directory."""
 
-    def __init__(self, settings: Settings, embedder: Embeddings | None = None, progress: bool = True):
+    def __init__(
+        self, settings: Settings, embedder: Embeddings | None = None, progress: bool = True
+    ):
         self.settings = settings
         self.store = Store(settings)
         self.embedder = embedder or load_embedder(settings.embedder)

@@ -22,14 +22,20 @@ def coverage(question_tokens: Sequence[str], text_tokens: set[str], idf: Idf) ->
     return sum(w for t, w in weights.items() if t in text_tokens) / total if total else 0.0
 
 
-def signals(passages: Sequence[Passage], question_tokens: list[str], idf: Idf, cjk: bool) -> Signals:
+def signals(
+    passages: Sequence[Passage], question_tokens: list[str], idf: Idf, cjk: bool
+) -> Signals:
     """Measure how well the best passages answer the question."""
     top = passages[:SIGNAL_DEPTH]
-    cov = max((coverage(question_tokens, set(tokenize(p.chunk.text)), idf) for p in top), default=0.0)
+    cov = max(
+        (coverage(question_tokens, set(tokenize(p.chunk.text)), idf) for p in top), default=0.0
+    )
     dense_top = max((p.dense for p in top), default=0.0)
     lexical_top = max((p.lexical for p in top), default=0.0)
     agreement = any(
-        p.dense_rank is not None and p.dense_rank < 5 and p.lexical_rank is not None
+        p.dense_rank is not None
+        and p.dense_rank < 5
+        and p.lexical_rank is not None
         and p.lexical_rank < 5
         for p in top
     )
@@ -58,8 +64,13 @@ def best_sentences(
 
 
 def compose(
-    question: str, passages: Sequence[Passage], question_tokens: list[str], idf: Idf, k: int,
-    cjk: bool, similarity: Callable[[list[str]], list[float]] | None = None,
+    question: str,
+    passages: Sequence[Passage],
+    question_tokens: list[str],
+    idf: Idf,
+    k: int,
+    cjk: bool,
+    similarity: Callable[[list[str]], list[float]] | None = None,
 ) -> Answer:
     """Return the answer: the best sentence, and the top passages with it highlighted."""
     sig = signals(passages, question_tokens, idf, cjk)
@@ -68,9 +79,11 @@ def compose(
     citations: list[Citation] = []
     best: tuple[float, str] = (-1.0, "")
     for n, p in enumerate(passages[:k], start=1):
-        sims = similarity([p.chunk.text[s:e] for s, e in sentence_spans(p.chunk.text)]) if (
-            similarity and n <= SIGNAL_DEPTH
-        ) else None
+        sims = (
+            similarity([p.chunk.text[s:e] for s, e in sentence_spans(p.chunk.text)])
+            if (similarity and n <= SIGNAL_DEPTH)
+            else None
+        )
         ranked = best_sentences(p.chunk.text, question_tokens, idf, sims)
         top_score = ranked[0][1] if ranked else 0.0
         marks = tuple(sorted(span for span, sc in ranked if sc > 0 and sc >= 0.8 * top_score))[:2]
@@ -80,9 +93,15 @@ def compose(
         passage_cov = coverage(question_tokens, set(tokenize(p.chunk.text)), idf)
         citations.append(
             Citation(
-                n=n, source=p.chunk.source, title=p.chunk.title, locator=p.chunk.locator(),
-                text=p.chunk.text, score=round(0.6 * passage_cov + 0.4 * p.dense, 3),
-                start=p.chunk.start, end=p.chunk.end, highlights=marks,
+                n=n,
+                source=p.chunk.source,
+                title=p.chunk.title,
+                locator=p.chunk.locator(),
+                text=p.chunk.text,
+                score=round(0.6 * passage_cov + 0.4 * p.dense, 3),
+                start=p.chunk.start,
+                end=p.chunk.end,
+                highlights=marks,
             )
         )
     return Answer(question, best[1], False, citations, signals=sig)

@@ -8,6 +8,7 @@
 """
 
 import hashlib
+import itertools
 import os
 import threading
 from collections.abc import Sequence
@@ -102,8 +103,10 @@ class HashingEmbeddings(Embeddings):
     def _vector(self, text: str) -> np.ndarray:
         v = np.zeros(self.dims, dtype=np.float32)
         chars = [c for c in text.lower() if not c.isspace()]
-        for gram in chars + [a + b for a, b in zip(chars, chars[1:], strict=False)]:
-            v[int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest()) % self.dims] += 1
+        for gram in chars + [a + b for a, b in itertools.pairwise(chars)]:
+            v[
+                int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest()) % self.dims
+            ] += 1
         return v
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -1,12 +1,12 @@
 """Errors citeqa raises, each with a message a user can act on.
 
-    CiteqaError
-    ├── BadQuestion        the question is empty, too long or has no searchable text
-    ├── IndexMissing       no index has been built yet
-    ├── IndexMismatch      the index was built by another embedder or chunker
-    ├── DataDirError       the data directory is missing or unreadable
-    ├── EmbedderError      the embedding model cannot be loaded
-    └── UnreadableFile     a document is broken, empty or of an unsupported kind
+CiteqaError
+├── BadQuestion        the question is empty, too long or has no searchable text
+├── IndexMissing       no index has been built yet
+├── IndexMismatch      the index was built by another embedder or chunker
+├── DataDirError       the data directory is missing or unreadable
+├── EmbedderError      the embedding model cannot be loaded
+└── UnreadableFile     a document is broken, empty or of an unsupported kind
 """
 
 

@@ -18,9 +18,7 @@ from retrieval.types import Answer, Passage
 
 def clean_question(text: str, max_chars: int) -> str:
     """Return the question with control characters removed; raise BadQuestion if unusable."""
-    text = "".join(
-        " " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text
-    )
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         raise BadQuestion("The question is empty: type a question about the documents.")
@@ -58,11 +56,15 @@ class QA:
         self, question: str, source: str | None = None, speaker: str | None = None
     ) -> tuple[list[Passage], list[str], list[float]]:
         """Return ranked passages for a question without composing an answer."""
-        return self.searcher.search(clean_question(question, self.settings.max_question_chars),
-                                    source, speaker)
+        return self.searcher.search(
+            clean_question(question, self.settings.max_question_chars), source, speaker
+        )
 
     def ask(
-        self, question: str, k: int | None = None, source: str | None = None,
+        self,
+        question: str,
+        k: int | None = None,
+        source: str | None = None,
         speaker: str | None = None,
     ) -> Answer:
         """Answer a question with cited passages, or decline."""
@@ -74,14 +76,21 @@ class QA:
         cjk = is_cjk_text(question) or not tokenize(question)
         similarity = None if cjk else self._similarity(vector)
         answer = compose(
-            question, passages, tokens, self.searcher.lexical.idf, k or self.settings.top_k, cjk,
+            question,
+            passages,
+            tokens,
+            self.searcher.lexical.idf,
+            k or self.settings.top_k,
+            cjk,
             similarity,
         )
         done = time.perf_counter()
         answer.timings_ms.update(
             {name: round(v * 1000, 2) for name, v in timings.items()}
-            | {"retrieve": round((retrieved - started) * 1000, 2),
-               "total": round((done - started) * 1000, 2)}
+            | {
+                "retrieve": round((retrieved - started) * 1000, 2),
+                "total": round((done - started) * 1000, 2),
+            }
         )
         return answer
 

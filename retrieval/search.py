@@ -74,7 +74,10 @@ class Searcher:
         return hits[0] if len(hits) == 1 else None
 
     def search(
-        self, question: str, source: str | None = None, speaker: str | None = None,
+        self,
+        question: str,
+        source: str | None = None,
+        speaker: str | None = None,
         timings: dict[str, float] | None = None,
     ) -> tuple[list[Passage], list[str], list[float]]:
         """Return fused candidate passages, best first, the question's tokens and vector."""
@@ -126,7 +129,9 @@ class Searcher:
         return [(self.lexical.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def _passages(
-        self, order: list[str], dense: list[tuple[str, float, Chunk]],
+        self,
+        order: list[str],
+        dense: list[tuple[str, float, Chunk]],
         lexical: list[tuple[str, float]],
     ) -> list[Passage]:
         dense_at = {cid: (rank, sim, chunk) for rank, (cid, sim, chunk) in enumerate(dense)}
@@ -138,9 +143,13 @@ class Searcher:
             chunk = d[2] if d else self.lexical.chunks[self.lexical.position[cid]]
             out.append(
                 Passage(
-                    chunk=chunk, chunk_id=cid, score=1.0 / (1 + n),
-                    dense=d[1] if d else 0.0, lexical=lx[1] if lx else 0.0,
-                    dense_rank=d[0] if d else None, lexical_rank=lx[0] if lx else None,
+                    chunk=chunk,
+                    chunk_id=cid,
+                    score=1.0 / (1 + n),
+                    dense=d[1] if d else 0.0,
+                    lexical=lx[1] if lx else 0.0,
+                    dense_rank=d[0] if d else None,
+                    lexical_rank=lx[0] if lx else None,
                 )
             )
         return out

@@ -111,11 +111,16 @@ class Store:
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
             got = self.collection().get(ids=list(ids[i : i + batch]), include=["embeddings"])
-            found.update(zip(got["ids"], (list(map(float, e)) for e in got["embeddings"]), strict=True))
+            found.update(
+                zip(got["ids"], (list(map(float, e)) for e in got["embeddings"]), strict=True)
+            )
         return found
 
     def upsert(
-        self, ids: Sequence[str], vectors: Sequence[list[float]], metadatas: Sequence[dict[str, Any]],
+        self,
+        ids: Sequence[str],
+        vectors: Sequence[list[float]],
+        metadatas: Sequence[dict[str, Any]],
         documents: Sequence[str],
     ) -> None:
         """Write chunks in batches no larger than the client accepts."""
@@ -124,8 +129,10 @@ class Store:
         for i in range(0, len(ids), batch):
             j = i + batch
             col.upsert(
-                ids=list(ids[i:j]), embeddings=list(vectors[i:j]),
-                metadatas=list(metadatas[i:j]), documents=list(documents[i:j]),
+                ids=list(ids[i:j]),
+                embeddings=list(vectors[i:j]),
+                metadatas=list(metadatas[i:j]),
+                documents=list(documents[i:j]),
             )
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -143,13 +150,18 @@ class Store:
         if n == 0:
             return []
         got = col.query(
-            query_embeddings=[vector], n_results=n, where=where,
+            query_embeddings=[vector],
+            n_results=n,
+            where=where,
             include=["metadatas", "documents", "distances"],
         )
         return [
             (cid, 1.0 - float(dist), chunk_from(doc, meta))
             for cid, dist, doc, meta in zip(
-                got["ids"][0], got["distances"][0], got["documents"][0], got["metadatas"][0],
+                got["ids"][0],
+                got["distances"][0],
+                got["documents"][0],
+                got["metadatas"][0],
                 strict=True,
             )
         ]

