@@ -29,8 +29,12 @@ def _qa(settings: Settings) -> Any:
 
     warm = threading.Thread(target=warm_tokenizer, daemon=True)
     warm.start()  # the dictionary loads while Chroma opens and the model warms up
-    qa = QA(settings, chunker=CHUNKER)
-    warm.join()
+    try:
+        qa = QA(settings, chunker=CHUNKER)
+    except CiteqaError as e:
+        raise click.ClickException(str(e)) from e
+    finally:
+        warm.join()
     return qa
 
 
@@ -162,10 +166,7 @@ def _source(qa: Any, doc: str | None) -> str | None:
 @click.pass_obj
 def chat(obj: Context) -> None:
     """Ask questions interactively (empty line or Ctrl-D to quit)."""
-    try:
-        qa = _qa(obj.settings)
-    except CiteqaError as e:
-        raise click.ClickException(str(e)) from e
+    qa = _qa(obj.settings)
     click.echo(f"citeqa: {len(qa.sources)} documents. Ask in Chinese or English; empty line quits.")
     while True:
         try:
@@ -186,10 +187,7 @@ def chat(obj: Context) -> None:
 @click.pass_obj
 def sources(obj: Context) -> None:
     """List the indexed documents with their chunk counts."""
-    try:
-        qa = _qa(obj.settings)
-    except CiteqaError as e:
-        raise click.ClickException(str(e)) from e
+    qa = _qa(obj.settings)
     titles = qa.sources
     for source, count in sorted(qa.chunk_counts().items()):
         click.echo(f"{source}\t{count} chunks\t{titles[source]}")
