@@ -21,21 +21,13 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
 def _qa(settings: Settings) -> Any:
-    import threading
-
     from ingest.chunking import CHUNKER
     from retrieval.qa import QA
-    from retrieval.text import warm_tokenizer
 
-    warm = threading.Thread(target=warm_tokenizer, daemon=True)
-    warm.start()  # the dictionary loads while Chroma opens and the model warms up
     try:
-        qa = QA(settings, chunker=CHUNKER)
+        return QA(settings, chunker=CHUNKER)
     except CiteqaError as e:
         raise click.ClickException(str(e)) from e
-    finally:
-        warm.join()
-    return qa
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:

