@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 
-from retrieval.text import sentence_spans, tokenize
+from retrieval.text import sentence_spans
 from retrieval.types import Answer, Citation, Passage, Signals
 
 # Midpoints between answerable and unanswerable confidences on dev.jsonl + tests/data/
@@ -12,24 +12,11 @@ THRESHOLD_CJK = 0.32
 THRESHOLD_OTHER = 0.31
 SIGNAL_DEPTH = 3
 
-Idf = Callable[[str], float]
 
-
-def coverage(question_tokens: Sequence[str], text_tokens: set[str], idf: Idf) -> float:
-    """Return the IDF-weighted share of the question's tokens that the text contains."""
-    weights = {t: idf(t) for t in set(question_tokens)}
-    total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in text_tokens) / total if total else 0.0
-
-
-def signals(
-    passages: Sequence[Passage], question_tokens: list[str], idf: Idf, cjk: bool
-) -> Signals:
+def signals(passages: Sequence[Passage], cjk: bool) -> Signals:
     """Measure how well the best passages answer the question."""
     top = passages[:SIGNAL_DEPTH]
-    cov = max(
-        (coverage(question_tokens, set(tokenize(p.chunk.text)), idf) for p in top), default=0.0
-    )
+    cov = max((p.coverage for p in top), default=0.0)
     dense_top = max((p.dense for p in top), default=0.0)
     lexical_top = max((p.lexical for p in top), default=0.0)
     agreement = any(
@@ -50,30 +37,26 @@ def answerable(s: Signals, cjk: bool) -> bool:
 
 
 def best_sentences(
-    text: str, question_tokens: list[str], idf: Idf, similarity: Sequence[float] | None = None
+    passage: Passage, similarity: Sequence[float] | None = None
 ) -> list[tuple[tuple[int, int], float]]:
-    """Return sentence spans of `text` with how well each answers the question, best first."""
-    spans = sentence_spans(text)
+    """Return the passage's sentence spans with how well each answers the question, best first."""
     scored = []
-    for i, (s, e) in enumerate(spans):
-        score = coverage(question_tokens, set(tokenize(text[s:e])), idf)
-        if similarity is not None:
-            score = 0.5 * score + similarity[i]
-        scored.append(((s, e), score))
+    for i, (span, cov) in enumerate(
+        zip(sentence_spans(passage.chunk.text), passage.sentence_coverage, strict=True)
+    ):
+        scored.append((span, 0.5 * cov + similarity[i] if similarity is not None else cov))
     return sorted(scored, key=lambda x: -x[1])
 
 
 def compose(
     question: str,
     passages: Sequence[Passage],
-    question_tokens: list[str],
-    idf: Idf,
     k: int,
     cjk: bool,
     similarity: Callable[[list[str]], list[float]] | None = None,
 ) -> Answer:
     """Return the answer: the best sentence, and the top passages with it highlighted."""
-    sig = signals(passages, question_tokens, idf, cjk)
+    sig = signals(passages, cjk)
     if not passages or not answerable(sig, cjk):
         return Answer(question, "", True, [], signals=sig)
     citations: list[Citation] = []
@@ -84,13 +67,12 @@ def compose(
             if (similarity and n <= SIGNAL_DEPTH)
             else None
         )
-        ranked = best_sentences(p.chunk.text, question_tokens, idf, sims)
+        ranked = best_sentences(p, sims)
         top_score = ranked[0][1] if ranked else 0.0
         marks = tuple(sorted(span for span, sc in ranked if sc > 0 and sc >= 0.8 * top_score))[:2]
         if ranked and top_score * (1 - 0.15 * (n - 1)) > best[0]:
             s, e = ranked[0][0]
             best = (top_score * (1 - 0.15 * (n - 1)), p.chunk.text[s:e])
-        passage_cov = coverage(question_tokens, set(tokenize(p.chunk.text)), idf)
         citations.append(
             Citation(
                 n=n,
@@ -98,7 +80,7 @@ def compose(
                 title=p.chunk.title,
                 locator=p.chunk.locator(),
                 text=p.chunk.text,
-                score=round(0.6 * passage_cov + 0.4 * p.dense, 3),
+                score=round(0.6 * p.coverage + 0.4 * p.dense, 3),
                 start=p.chunk.start,
                 end=p.chunk.end,
                 highlights=marks,

@@ -85,8 +85,8 @@ class LexicalIndex:
             self._sentence_tokens[cid] = [set(tokenize(text[s:e])) for s, e in sentence_spans(text)]
         return self._sentence_tokens[cid]
 
-    def coverage(self, cid: str, tokens: list[str]) -> tuple[float, float]:
-        """Return the IDF-weighted share of `tokens` in the chunk and in its best sentence."""
+    def coverage(self, cid: str, tokens: list[str]) -> tuple[float, tuple[float, ...]]:
+        """Return the IDF-weighted share of `tokens` in the chunk and in each of its sentences."""
         weights = {t: self.idf(t) for t in set(tokens)}
         total = sum(weights.values()) or 1.0
         sentences = self.sentence_tokens(cid)
@@ -95,7 +95,7 @@ class LexicalIndex:
         def share(found: set[str]) -> float:
             return sum(w for t, w in weights.items() if t in found) / total
 
-        return share(whole), max((share(s) for s in sentences), default=0.0)
+        return share(whole), tuple(share(s) for s in sentences)
 
     def idf(self, token: str) -> float:
         """Return the token's inverse document frequency; unseen tokens count as rarest."""

@@ -12,7 +12,7 @@ from retrieval.answer import compose
 from retrieval.errors import BadQuestion
 from retrieval.search import Searcher
 from retrieval.settings import Settings
-from retrieval.text import is_cjk_text, tokenize
+from retrieval.text import is_cjk_text
 from retrieval.types import Answer, Passage
 
 
@@ -73,17 +73,9 @@ class QA:
         timings: dict[str, float] = {}
         passages, tokens, vector = self.searcher.search(question, source, speaker, timings)
         retrieved = time.perf_counter()
-        cjk = is_cjk_text(question) or not tokenize(question)
+        cjk = is_cjk_text(question) or not tokens
         similarity = None if cjk else self._similarity(vector)
-        answer = compose(
-            question,
-            passages,
-            tokens,
-            self.searcher.lexical.idf,
-            k or self.settings.top_k,
-            cjk,
-            similarity,
-        )
+        answer = compose(question, passages, k or self.settings.top_k, cjk, similarity)
         done = time.perf_counter()
         answer.timings_ms.update(
             {name: round(v * 1000, 2) for name, v in timings.items()}

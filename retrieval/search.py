@@ -4,7 +4,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -26,13 +25,15 @@ PASSAGE_COVERAGE = 1.0
 SENTENCE_COVERAGE = 0.5
 
 
-def fuse(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = RRF_K) -> list[str]:
-    """Reciprocal rank fusion: ids ordered by the weighted sum of 1 / (k + rank)."""
+def fuse(
+    rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = RRF_K
+) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: (id, weighted sum of 1 / (k + rank)), best first."""
     scores: dict[str, float] = defaultdict(float)
     for ranking, weight in zip(rankings, weights, strict=True):
         for rank, cid in enumerate(ranking):
             scores[cid] += weight / (k + rank + 1)
-    return sorted(scores, key=lambda cid: (-scores[cid], cid))
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 class Searcher:
@@ -96,32 +97,16 @@ class Searcher:
         lexical = self._lexical_hits(tokens, source, speaker)
         t3 = time.perf_counter()
         cjk = is_cjk_text(question)
-        order = fuse(
+        fused = fuse(
             [[cid for cid, _, _ in dense], [cid for cid, _ in lexical]],
             [1.0, 1.0] if cjk else [1.0, 0.3],
         )
+        passages = self._passages(fused, dense, lexical, tokens)
         if cjk:
-            order = self._rerank(order, [1.0, 1.0], [dense, lexical], tokens)
-        passages = self._passages(order, dense, lexical)
+            passages = _rerank(passages, fused[0][1] if fused else 1.0)
         if timings is not None:
             timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
         return passages, tokens, vector
-
-    def _rerank(
-        self, order: list[str], weights: list[float], hits: list[list[Any]], tokens: list[str]
-    ) -> list[str]:
-        fused: dict[str, float] = defaultdict(float)
-        for ranking, weight in zip(hits, weights, strict=True):
-            for rank, hit in enumerate(ranking):
-                fused[hit[0]] += weight / (RRF_K + rank + 1)
-        top = max(fused.values(), default=1.0)
-        head = order[:RERANK_DEPTH]
-
-        def score(cid: str) -> float:
-            passage, best_sentence = self.lexical.coverage(cid, tokens)
-            return fused[cid] / top + PASSAGE_COVERAGE * passage + SENTENCE_COVERAGE * best_sentence
-
-        return sorted(head, key=lambda cid: -score(cid)) + order[RERANK_DEPTH:]
 
     def _lexical_hits(
         self, tokens: list[str], source: str | None, speaker: str | None
@@ -136,29 +121,44 @@ class Searcher:
 
     def _passages(
         self,
-        order: list[str],
+        fused: list[tuple[str, float]],
         dense: list[tuple[str, float, Chunk]],
         lexical: list[tuple[str, float]],
+        tokens: list[str],
     ) -> list[Passage]:
         dense_at = {cid: (rank, sim, chunk) for rank, (cid, sim, chunk) in enumerate(dense)}
         lexical_at = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical)}
         out: list[Passage] = []
-        for n, cid in enumerate(order):
+        for cid, score in fused:
             d = dense_at.get(cid)
             lx = lexical_at.get(cid)
             chunk = d[2] if d else self.lexical.chunks[self.lexical.position[cid]]
+            passage_coverage, sentence_coverage = self.lexical.coverage(cid, tokens)
             out.append(
                 Passage(
                     chunk=chunk,
                     chunk_id=cid,
-                    score=1.0 / (1 + n),
+                    score=score,
                     dense=d[1] if d else 0.0,
                     lexical=lx[1] if lx else 0.0,
                     dense_rank=d[0] if d else None,
                     lexical_rank=lx[0] if lx else None,
+                    coverage=passage_coverage,
+                    sentence_coverage=sentence_coverage,
                 )
             )
         return out
+
+
+def _rerank(passages: list[Passage], top: float) -> list[Passage]:
+    """Reorder the head by fused score plus how much of the question each passage covers."""
+
+    def score(p: Passage) -> float:
+        best_sentence = max(p.sentence_coverage, default=0.0)
+        return p.score / top + PASSAGE_COVERAGE * p.coverage + SENTENCE_COVERAGE * best_sentence
+
+    head = sorted(passages[:RERANK_DEPTH], key=lambda p: -score(p))
+    return head + passages[RERANK_DEPTH:]
 
 
 def _warm(embedder: Embeddings) -> None:

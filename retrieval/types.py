@@ -50,6 +50,10 @@ class Passage:
     lexical: float = 0.0
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    # IDF-weighted share of the question's tokens in the passage, and in each of its
+    # sentences (in `sentence_spans` order).
+    coverage: float = 0.0
+    sentence_coverage: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
