@@ -102,7 +102,7 @@ def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "top_k", type=click.IntRange(1, 50), help="How many passages to cite.")
+@click.option("-k", "top_k", type=click.IntRange(1, 20), help="How many passages to cite.")
 @click.option("--doc", "doc", help="Only search this document (file name or part of it).")
 @click.option("--speaker", help="Only passages of this speaker or state (verbatim records).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON; QUESTION '-' reads stdin.")

@@ -25,7 +25,8 @@ class LexicalIndex:
         self.position = {cid: i for i, cid in enumerate(ids)}
         self._bm25 = bm25
         self._df = df
-        self._sentence_tokens: dict[str, list[set[str]]] = {}
+        self._sentence_tokens: dict[str, list[frozenset[str]]] = {}
+        self._chunk_tokens: dict[str, frozenset[str]] = {}
 
     @classmethod
     def build(cls, records: Iterable[tuple[str, Chunk]]) -> "LexicalIndex":
@@ -78,22 +79,32 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
-    def sentence_tokens(self, cid: str) -> list[set[str]]:
+    def sentence_tokens(self, cid: str) -> list[frozenset[str]]:
         """Return the token sets of a chunk's sentences (cached)."""
         if cid not in self._sentence_tokens:
             text = self.chunks[self.position[cid]].text
-            self._sentence_tokens[cid] = [set(tokenize(text[s:e])) for s, e in sentence_spans(text)]
+            self._sentence_tokens[cid] = [
+                frozenset(tokenize(text[s:e])) for s, e in sentence_spans(text)
+            ]
         return self._sentence_tokens[cid]
 
-    def coverage(self, cid: str, tokens: list[str]) -> tuple[float, tuple[float, ...]]:
-        """Return the IDF-weighted share of `tokens` in the chunk and in each of its sentences."""
-        weights = {t: self.idf(t) for t in set(tokens)}
-        total = sum(weights.values()) or 1.0
-        sentences = self.sentence_tokens(cid)
-        whole = set().union(*sentences) if sentences else set()
+    def weights(self, tokens: list[str]) -> dict[str, float]:
+        """Return each distinct query token's share of the query's total IDF."""
+        idf = {t: self.idf(t) for t in set(tokens)}
+        total = sum(idf.values()) or 1.0
+        return {t: w / total for t, w in idf.items()}
 
-        def share(found: set[str]) -> float:
-            return sum(w for t, w in weights.items() if t in found) / total
+    def coverage(self, cid: str, weights: dict[str, float]) -> tuple[float, tuple[float, ...]]:
+        """Return how much of the query (see `weights`) the chunk and each sentence contain."""
+        sentences = self.sentence_tokens(cid)
+        whole = self._chunk_tokens.get(cid)
+        if whole is None:
+            whole = self._chunk_tokens[cid] = frozenset().union(*sentences)
+
+        asked = frozenset(weights)
+
+        def share(found: frozenset[str]) -> float:
+            return sum([weights[t] for t in asked.intersection(found)])
 
         return share(whole), tuple(share(s) for s in sentences)
 

@@ -39,6 +39,9 @@ class QA:
     ) -> None:
         self.settings = settings
         self.searcher = Searcher(settings, embedder, chunker)
+        # Sentence vectors for highlighting answers to non-Chinese questions, where word
+        # overlap with the Chinese text says nothing; bounded by the size of the collection.
+        self._sentence_vectors: dict[str, list[float]] = {}
 
     @property
     def sources(self) -> dict[str, str]:
@@ -90,9 +93,13 @@ class QA:
         query = np.asarray(vector, dtype=np.float32)
 
         def similarity(sentences: list[str]) -> list[float]:
+            missing = [s for s in dict.fromkeys(sentences) if s not in self._sentence_vectors]
+            if missing:
+                vectors = self.searcher.embedder.embed_documents(missing)
+                self._sentence_vectors.update(zip(missing, vectors, strict=True))
             if not sentences:
                 return []
-            matrix = np.asarray(self.searcher.embedder.embed_documents(sentences), dtype=np.float32)
+            matrix = np.asarray([self._sentence_vectors[s] for s in sentences], dtype=np.float32)
             return (matrix @ query).tolist()  # type: ignore[no-any-return]
 
         return similarity

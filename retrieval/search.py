@@ -91,17 +91,22 @@ class Searcher:
         t0 = time.perf_counter()
         vector = self.embedder.embed_query(question)
         t1 = time.perf_counter()
-        dense = self.store.query(vector, CANDIDATES, _where(source, speaker))
+        position = self.lexical.position
+        dense = [
+            hit
+            for hit in self.store.query(vector, CANDIDATES, _where(source, speaker))
+            if hit[0] in position  # always, unless an ingest runs concurrently
+        ]
         t2 = time.perf_counter()
         tokens = tokenize(question)
         lexical = self._lexical_hits(tokens, source, speaker)
         t3 = time.perf_counter()
         cjk = is_cjk_text(question)
         fused = fuse(
-            [[cid for cid, _, _ in dense], [cid for cid, _ in lexical]],
+            [[cid for cid, _ in dense], [cid for cid, _ in lexical]],
             [1.0, 1.0] if cjk else [1.0, 0.3],
         )
-        passages = self._passages(fused, dense, lexical, tokens)
+        passages = self._passages(fused[:CANDIDATES], dense, lexical, tokens)
         if cjk:
             passages = _rerank(passages, fused[0][1] if fused else 1.0)
         if timings is not None:
@@ -122,21 +127,21 @@ class Searcher:
     def _passages(
         self,
         fused: list[tuple[str, float]],
-        dense: list[tuple[str, float, Chunk]],
+        dense: list[tuple[str, float]],
         lexical: list[tuple[str, float]],
         tokens: list[str],
     ) -> list[Passage]:
-        dense_at = {cid: (rank, sim, chunk) for rank, (cid, sim, chunk) in enumerate(dense)}
+        dense_at = {cid: (rank, sim) for rank, (cid, sim) in enumerate(dense)}
         lexical_at = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical)}
+        weights = self.lexical.weights(tokens)
         out: list[Passage] = []
         for cid, score in fused:
             d = dense_at.get(cid)
             lx = lexical_at.get(cid)
-            chunk = d[2] if d else self.lexical.chunks[self.lexical.position[cid]]
-            passage_coverage, sentence_coverage = self.lexical.coverage(cid, tokens)
+            passage_coverage, sentence_coverage = self.lexical.coverage(cid, weights)
             out.append(
                 Passage(
-                    chunk=chunk,
+                    chunk=self.lexical.chunks[self.lexical.position[cid]],
                     chunk_id=cid,
                     score=score,
                     dense=d[1] if d else 0.0,

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
         DEFAULT_EMBEDDER,
         description="use-multilingual (bundled) or a sentence-transformers model name or path.",
     )
-    top_k: int = Field(5, ge=1, le=50, description="How many cited passages an answer shows.")
+    top_k: int = Field(5, ge=1, le=20, description="How many cited passages an answer shows.")
     ignore: str = Field(
         "README.md", description="Comma-separated file names in data_dir that are not documents."
     )

@@ -143,25 +143,14 @@ class Store:
 
     def query(
         self, vector: list[float], n: int, where: dict[str, Any] | None = None
-    ) -> list[tuple[str, float, Chunk]]:
-        """Return (id, cosine similarity, chunk) of the nearest chunks."""
-        col = self.collection()
-        n = min(n, col.count())
-        if n == 0:
-            return []
-        got = col.query(
-            query_embeddings=[vector],
-            n_results=n,
-            where=where,
-            include=["metadatas", "documents", "distances"],
+    ) -> list[tuple[str, float]]:
+        """Return (id, cosine similarity) of the nearest chunks."""
+        # Ids and distances only: the chunks themselves are in memory with the lexical index,
+        # and fetching 40 documents with their metadata triples the cost of a query.
+        got = self.collection().query(
+            query_embeddings=[vector], n_results=n, where=where, include=["distances"]
         )
         return [
-            (cid, 1.0 - float(dist), chunk_from(doc, meta))
-            for cid, dist, doc, meta in zip(
-                got["ids"][0],
-                got["distances"][0],
-                got["documents"][0],
-                got["metadatas"][0],
-                strict=True,
-            )
+            (cid, 1.0 - float(dist))
+            for cid, dist in zip(got["ids"][0], got["distances"][0], strict=True)
         ]
