@@ -20,8 +20,9 @@ install-test: $(BIN)/python
 ingest: install
 	$(BIN)/citeqa ingest
 
+# the Telegram bot when CITEQA_TELEGRAM_TOKEN is set (.env), else the question prompt
 run: ingest
-	$(BIN)/citeqa chat
+	$(BIN)/citeqa start
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -37,7 +37,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "answer": answer.answer,
         "abstained": answer.abstained,
         "citations": [
-            {k: v for k, v in dataclasses.asdict(c).items() if k != "highlights"}
+            {k: v for k, v in dataclasses.asdict(c).items() if k not in ("highlights", "chunk_id")}
             for c in answer.citations
         ],
         "timings_ms": answer.timings_ms,
@@ -173,6 +173,46 @@ def chat(obj: Context) -> None:
         except CiteqaError as e:
             click.echo(str(e))
         click.echo()
+
+
+@cli.command(name="bot")
+@click.pass_obj
+def bot_(obj: Context) -> None:
+    """Run the Telegram bot (long polling) until Ctrl-C."""
+    from telegram import Update
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.telegram_app import build_application, configure_logging
+
+    settings = obj.settings
+    token = settings.telegram_token.get_secret_value()
+    if not token:
+        raise click.ClickException(
+            "CITEQA_TELEGRAM_TOKEN is not set: create a bot with @BotFather and put its token "
+            "in .env (see README)"
+        )
+    configure_logging(settings)
+    application = build_application(settings, _qa(settings))
+    try:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        raise click.ClickException(
+            "Telegram rejected the bot token (CITEQA_TELEGRAM_TOKEN): it is wrong or revoked; "
+            "get the current one from @BotFather"
+        ) from None
+    except NetworkError as e:
+        reason = str(e).replace(token, "[token]")
+        raise click.ClickException(
+            f"cannot reach the Bot API at {settings.telegram_base_url}: {reason}"
+        ) from None
+
+
+@cli.command()
+@click.pass_context
+def start(ctx: click.Context) -> None:
+    """Start the Telegram bot if CITEQA_TELEGRAM_TOKEN is set, else the question prompt."""
+    settings: Settings = ctx.obj.settings
+    ctx.invoke(bot_ if settings.telegram_token.get_secret_value() else chat)
 
 
 @cli.command()

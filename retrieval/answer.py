@@ -84,6 +84,7 @@ def compose(
                 start=p.chunk.start,
                 end=p.chunk.end,
                 highlights=marks,
+                chunk_id=p.chunk_id,
             )
         )
     return Answer(question, best[1], False, citations, signals=sig)

@@ -13,7 +13,7 @@ from retrieval.errors import BadQuestion
 from retrieval.search import Searcher
 from retrieval.settings import Settings
 from retrieval.text import is_cjk_text
-from retrieval.types import Answer, Passage
+from retrieval.types import Answer, Chunk, Passage
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -47,6 +47,12 @@ class QA:
     def sources(self) -> dict[str, str]:
         """Return source -> title of every indexed document."""
         return {c.source: c.title for c in self.searcher.lexical.chunks}
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        """Return an indexed chunk by id, or None if the index no longer holds it."""
+        lexical = self.searcher.lexical
+        at = lexical.position.get(chunk_id)
+        return None if at is None else lexical.chunks[at]
 
     def chunk_counts(self) -> dict[str, int]:
         """Return source -> number of chunks."""

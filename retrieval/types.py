@@ -69,6 +69,7 @@ class Citation:
     start: int
     end: int
     highlights: tuple[tuple[int, int], ...] = ()
+    chunk_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,335 @@
+"""End to end: the real python-telegram-bot Application against a fake Bot API on 127.0.0.1."""
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from bot.telegram_app import build_application
+from ingest.chunking import CHUNKER
+from retrieval.qa import QA
+from retrieval.settings import Settings
+from retrieval.text import squash
+from tests.botapi import FakeBotAPI, message, press, user
+from tests.conftest import CALIBRATION, ROOT
+
+pytestmark = pytest.mark.slow
+TOKEN = "123456:TEST-token_abcdefghijklmnop"
+ALLOWED_TAGS = {"b", "i", "code"}
+
+
+def labelled(item_id: str) -> dict[str, Any]:
+    """Return a labelled question from tests/data/calibration.jsonl."""
+    items = (json.loads(line) for line in CALIBRATION.read_text("utf-8").splitlines())
+    return next(i for i in items if i["id"] == item_id)
+
+
+class TelegramHTML(HTMLParser):
+    """Parses a message as Telegram would: known tags only, balanced, text collected."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        assert tag in ALLOWED_TAGS and not attrs, f"unsupported tag <{tag}>"
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def visible(html_text: str) -> str:
+    """Return the text Telegram would show, failing on HTML it would reject."""
+    parser = TelegramHTML()
+    parser.feed(html_text)
+    parser.close()
+    assert not parser.stack, f"unclosed tags {parser.stack}"
+    assert not re.search(r"&(?!(amp|lt|gt|quot);)", html_text), "unescaped &"
+    return "".join(parser.text)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+class CountingQA:
+    """The real QA, counting questions: shows that refused users cost no retrieval."""
+
+    def __init__(self, qa: QA) -> None:
+        self.qa = qa
+        self.asked = 0
+
+    def ask(self, *args: Any, **kwargs: Any) -> Any:
+        self.asked += 1
+        return self.qa.ask(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.qa, name)
+
+
+@pytest.fixture(scope="module")
+def qa(real_index: Settings) -> QA:
+    return QA(real_index, chunker=CHUNKER)
+
+
+@contextmanager
+def running(settings: Settings, qa: Any, **telegram: str) -> Iterator[FakeBotAPI]:
+    """Run the production Application on its own event loop, polling a fake Bot API."""
+    with FakeBotAPI(TOKEN) as api:
+        configured = settings.model_copy(
+            update={"telegram_token": SecretStr(TOKEN), "telegram_base_url": api.base_url}
+            | {f"telegram_{k}": v for k, v in telegram.items()}
+        )
+        application = build_application(configured, qa)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+
+        def call(coro: Any) -> Any:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result(60)
+
+        async def start() -> None:
+            await application.initialize()
+            if application.post_init:
+                await application.post_init(application)
+            await application.updater.start_polling(poll_interval=0.0, timeout=1)  # type: ignore[union-attr]
+            await application.start()
+
+        async def stop() -> None:
+            await application.updater.stop()  # type: ignore[union-attr]
+            await application.stop()
+            await application.shutdown()
+
+        call(start())
+        try:
+            yield api
+        finally:
+            call(stop())
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            loop.close()
+
+
+def html_replies(api: FakeBotAPI, chat_id: int | None = None) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in api.sent()
+        if m.get("parse_mode") == "HTML" and (chat_id is None or int(m["chat_id"]) == chat_id)
+    ]
+
+
+def test_question_is_answered_with_cited_passages_and_buttons(real_index: Settings, qa: QA) -> None:
+    item = labelled("c07")
+    with running(real_index, qa) as api:
+        api.push(message(item["q"]))
+        api.wait_for(lambda a: len(html_replies(a)) >= 1)
+        reply = html_replies(api)[0]
+        assert int(reply["chat_id"]) == 42
+        assert utf16_len(reply["text"]) <= 4096
+        shown = visible(reply["text"])
+        assert shown.startswith("答：") and "[1] " in shown
+        assert "<b>" in reply["text"]
+        typing = api.sent("sendChatAction")
+        assert typing and typing[0]["action"] == "typing"
+        rows = reply["reply_markup"]["inline_keyboard"]
+        buttons = [b for row in rows for b in row]
+        assert [b["text"] for b in buttons[:5]] == ["[1]", "[2]", "[3]", "[4]", "[5]"]
+        assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
+
+        api.push(press(buttons[0]["callback_data"], reply))
+        api.wait_for(lambda a: len(html_replies(a)) >= 2 and a.sent("answerCallbackQuery"))
+        full = visible(html_replies(api)[1]["text"])
+        assert "a-67-131-multilateralism-disarmament.txt" in full
+        assert any(squash(g) in squash(full) for g in item["gold"])
+
+        api.push(press(buttons[-1]["callback_data"], reply))
+        api.wait_for(lambda a: len(html_replies(a)) >= 3 and a.sent("editMessageReplyMarkup"))
+        more = visible(html_replies(api)[2]["text"])
+        assert "[6] " in more and "[1] " not in more
+        assert len(api.sent("answerCallbackQuery")) == 2
+
+
+def test_expired_buttons_say_so(real_index: Settings, qa: QA) -> None:
+    shown = {"chat_id": "42", "_message_id": 5, "text": "old"}
+    with running(real_index, qa) as api:
+        api.push(press("m:ffff:5", shown), press("p:" + "0" * 32 + ":1", shown), press("x", shown))
+        api.wait_for(lambda a: len(a.sent("answerCallbackQuery")) == 3)
+        answers = api.sent("answerCallbackQuery")
+        assert all("expired" in a["text"] or "过期" in a["text"] for a in answers)
+        assert not api.sent()
+
+
+def test_unanswerable_question_is_declined_naming_the_collection(
+    real_index: Settings, qa: QA
+) -> None:
+    with running(real_index, qa) as api:
+        api.push(message("Who won the 2018 FIFA World Cup?", sender=user(language="en")))
+        api.wait_for(lambda a: len(html_replies(a)) == 1)
+        reply = html_replies(api)[0]
+        text = visible(reply["text"])
+        assert text.startswith("The documents do not answer this question.")
+        assert all(title in text for title in qa.sources.values())
+        assert "reply_markup" not in reply
+
+
+def test_commands(real_index: Settings, qa: QA) -> None:
+    with running(real_index, qa) as api:
+        api.push(message("/start"))
+        api.wait_for(lambda a: len(a.sent()) == 1)
+        assert all(t in visible(api.sent()[0]["text"]) for t in qa.sources.values())
+        api.push(message("/help", sender=user(language="en")))
+        api.wait_for(lambda a: len(a.sent()) == 2)
+        assert "/ask" in api.sent()[1]["text"]
+        api.push(message("/sources"))
+        api.wait_for(lambda a: len(a.sent()) == 3)
+        assert all(s in visible(api.sent()[2]["text"]) for s in qa.sources)
+        api.push(message("/frobnicate"))
+        api.wait_for(lambda a: len(a.sent()) == 4)
+        assert "/ask" in api.sent()[3]["text"]
+        api.push(message("/why"))
+        api.wait_for(lambda a: len(a.sent()) == 5)
+        assert api.sent()[4]["text"] == "请先提一个问题。"
+        assert [c["command"] for c in api.sent("setMyCommands")[0]["commands"]][:3] == [
+            "start",
+            "help",
+            "sources",
+        ]
+
+
+def test_doc_restricts_and_clears_and_why_explains(real_index: Settings, qa: QA) -> None:
+    with running(real_index, qa) as api:
+        api.push(message("/doc g21"))
+        api.wait_for(lambda a: len(a.sent()) == 1)
+        assert "21" in api.sent()[0]["text"]
+        api.push(message("消极安全保证"))
+        api.wait_for(lambda a: len(html_replies(a)) == 1)
+        for row in html_replies(api)[0]["reply_markup"]["inline_keyboard"][:1]:
+            for b in row:
+                chunk = qa.chunk(b["callback_data"].split(":")[1])
+                assert chunk is not None and chunk.source.startswith("cd-2018-g21")
+        api.push(message("/why"))
+        api.wait_for(lambda a: len(html_replies(a)) == 2)
+        why = visible(html_replies(api)[1]["text"])
+        assert "confidence" in why and "cd-2018-g21" in why
+        api.push(message("/doc"))
+        api.wait_for(lambda a: len(a.sent()) == 4)
+        assert api.sent()[3]["text"] == "现在在全部文档中查找。"
+        api.push(message("/doc nosuchdocument"))
+        api.wait_for(lambda a: len(a.sent()) == 5)
+        assert "/sources" in api.sent()[4]["text"]
+
+
+def test_non_text_and_edits(real_index: Settings, qa: QA) -> None:
+    sticker = {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1}
+    sticker |= {"is_animated": False, "is_video": False}
+    edited = message("改过的问题")
+    with running(real_index, qa) as api:
+        api.push({"edited_message": edited["message"] | {"edit_date": 1}})
+        api.push(message(None, sticker=sticker))
+        api.wait_for(lambda a: len(a.sent()) == 1)
+        assert api.sent()[0]["text"] == "我只能回答文字问题。"
+
+
+def test_groups_answer_only_ask_mentions_and_replies(real_index: Settings, qa: QA) -> None:
+    group = -100
+    q = labelled("c14")["q"]
+    with running(real_index, qa) as api:
+        api.push(message(q, chat_id=group, chat_type="supergroup"))
+        api.push(message(f"/ask {q}", chat_id=group, chat_type="supergroup"))
+        api.wait_for(lambda a: len(html_replies(a)) == 1)
+        api.push(message(f"@citeqa_bot {q}", chat_id=group, chat_type="supergroup"))
+        api.wait_for(lambda a: len(html_replies(a)) == 2)
+        bot_message = {"message_id": 9, "date": 1, "chat": {"id": group, "type": "supergroup"}}
+        bot_message |= {"from": {"id": 777, "is_bot": True, "first_name": "citeqa"}, "text": "x"}
+        api.push(
+            message(q, chat_id=group, chat_type="supergroup", reply_to_message=bot_message)
+        )
+        api.wait_for(lambda a: len(html_replies(a)) == 3)
+        assert {int(m["chat_id"]) for m in api.sent()} == {group}
+        assert len(api.sent("sendChatAction")) == 3  # the unaddressed message cost nothing
+
+
+def test_allowlist_refuses_others_without_retrieving(real_index: Settings, qa: QA) -> None:
+    counting = CountingQA(qa)
+    with running(real_index, counting, allowed_users="42, @Bob") as api:
+        api.push(message("中东会议", chat_id=7, sender=user(7, "carol")))
+        api.wait_for(lambda a: len(a.sent()) == 1)
+        assert "private" in api.sent()[0]["text"] or "私有" in api.sent()[0]["text"]
+        assert counting.asked == 0
+        api.push(message("中东会议", chat_id=8, sender=user(8, "bob")))
+        api.wait_for(lambda a: len(html_replies(a, 8)) == 1)
+        assert counting.asked == 1
+
+
+def test_rate_limit_has_a_friendly_message(real_index: Settings, qa: QA) -> None:
+    with running(real_index, qa, rate="2/60") as api:
+        for _ in range(4):
+            api.push(message("中东会议在哪里举办？"))
+        api.wait_for(lambda a: len(a.sent()) == 4)
+        limited = [m for m in api.sent() if "频繁" in m["text"]]
+        assert len(limited) == 2 and len(html_replies(api)) == 2
+
+
+def test_twenty_chats_at_once(real_index: Settings, qa: QA) -> None:
+    chats = range(1001, 1021)
+    with running(real_index, qa, rate="100/60") as api:
+        api.push(*(message("无大规模毁灭性武器区会议第一届会议是什么时候举行的？", chat_id=c) for c in chats))
+        api.wait_for(lambda a: len(html_replies(a)) == 20)
+        assert {int(m["chat_id"]) for m in html_replies(api)} == set(chats)
+        assert len({m["text"] for m in html_replies(api)}) == 1
+
+
+def _cli_bot(settings: Settings, api: FakeBotAPI, token: str) -> subprocess.Popen[str]:
+    env = os.environ | {
+        "CITEQA_INDEX_DIR": str(settings.index_dir),
+        "CITEQA_DATA_DIR": str(settings.data_dir),
+        "CITEQA_TELEGRAM_TOKEN": token,
+        "CITEQA_TELEGRAM_BASE_URL": api.base_url,
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    citeqa = str(Path(sys.executable).with_name("citeqa"))
+    return subprocess.Popen(
+        [citeqa, "bot"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_cli_bot_answers_and_never_logs_the_token(real_index: Settings) -> None:
+    with FakeBotAPI(TOKEN) as api:
+        process = _cli_bot(real_index, api, TOKEN)
+        try:
+            api.wait_for(lambda a: bool(a.sent("getMe")))
+            api.push(message("中东会议在哪里举办？"))
+            api.wait_for(lambda a: len(html_replies(a)) == 1)
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Application started" in err
+    assert TOKEN not in err and TOKEN.split(":")[1] not in err
+
+
+def test_cli_bot_with_a_bad_token_stops_with_one_line(real_index: Settings) -> None:
+    with FakeBotAPI(TOKEN) as api:
+        process = _cli_bot(real_index, api, "999:revoked-token")
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("Error: Telegram rejected the bot token")
+    assert "revoked-token" not in err and "Traceback" not in err
