@@ -179,10 +179,12 @@ def chat(obj: Context) -> None:
 @click.pass_obj
 def bot_(obj: Context) -> None:
     """Run the Telegram bot (long polling) until Ctrl-C."""
+    import asyncio
+
     from telegram import Update
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.telegram_app import build_application, configure_logging
+    from bot.telegram_app import build_application, check_token, configure_logging
 
     settings = obj.settings
     token = settings.telegram_token.get_secret_value()
@@ -192,9 +194,8 @@ def bot_(obj: Context) -> None:
             "in .env (see README)"
         )
     configure_logging(settings)
-    application = build_application(settings, _qa(settings))
     try:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        username = asyncio.run(check_token(settings))
     except InvalidToken:
         raise click.ClickException(
             "Telegram rejected the bot token (CITEQA_TELEGRAM_TOKEN): it is wrong or revoked; "
@@ -205,6 +206,9 @@ def bot_(obj: Context) -> None:
         raise click.ClickException(
             f"cannot reach the Bot API at {settings.telegram_base_url}: {reason}"
         ) from None
+    application = build_application(settings, _qa(settings))
+    click.echo(f"@{username} is answering from {settings.data_dir}; Ctrl-C stops it.", err=True)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
 
 
 @cli.command()

@@ -7,6 +7,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     CallbackQuery,
     InlineKeyboardButton,
@@ -477,6 +478,13 @@ def build_application(settings: Settings, qa: Any) -> Application[Any, Any, Any,
     application.add_handler(CallbackQueryHandler(button))
     application.add_error_handler(on_error)
     return application
+
+
+async def check_token(settings: Settings) -> str:
+    """Return the bot's username; raise InvalidToken or NetworkError before polling starts."""
+    bot = Bot(settings.telegram_token.get_secret_value(), base_url=settings.telegram_base_url)
+    async with bot:  # initialize() asks getMe: 401/404 means a wrong or revoked token
+        return bot.username
 
 
 class Redacting(logging.Formatter):

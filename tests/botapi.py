@@ -7,14 +7,17 @@ update is queued or the server closes; a token other than the good one gets 401 
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 BOT = {"id": 777, "is_bot": True, "first_name": "citeqa", "username": "citeqa_bot"}
+ALLOWED_TAGS = {"b", "i", "code"}
 JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities", "reply_parameters"}
 
 
@@ -111,7 +114,10 @@ class FakeBotAPI:
                 token, _, method = rest.partition("/")
                 params = _parse(self.headers.get("Content-Type", ""), self._body())
                 if token != api.token:
-                    status, body = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+                    status, body = (
+                        401,
+                        {"ok": False, "error_code": 401, "description": "Unauthorized"},
+                    )
                 else:
                     status, body = api._answer(method, params)
                 payload = json.dumps(body).encode()
@@ -193,6 +199,35 @@ def press(data: str, shown: dict[str, Any], sender: dict[str, Any] | None = None
             },
         }
     }
+
+
+class TelegramHTML(HTMLParser):
+    """Parses a message as Telegram would: known tags only, balanced, text collected."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        assert tag in ALLOWED_TAGS and not attrs, f"unsupported tag <{tag}>"
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def visible(html_text: str) -> str:
+    """Return the text Telegram would show, failing on HTML it would reject."""
+    parser = TelegramHTML()
+    parser.feed(html_text)
+    parser.close()
+    assert not parser.stack, f"unclosed tags {parser.stack}"
+    assert not re.search(r"&(?!(amp|lt|gt|quot);)", html_text), "unescaped &"
+    return "".join(parser.text)
 
 
 _incoming = itertools.count(1)

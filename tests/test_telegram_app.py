@@ -3,14 +3,12 @@
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -18,55 +16,22 @@ import pytest
 from pydantic import SecretStr
 
 from bot.telegram_app import build_application
+from bot.telegram_html import utf16_len
 from ingest.chunking import CHUNKER
 from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.text import squash
-from tests.botapi import FakeBotAPI, message, press, user
+from tests.botapi import FakeBotAPI, message, press, user, visible
 from tests.conftest import CALIBRATION, ROOT
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:TEST-token_abcdefghijklmnop"
-ALLOWED_TAGS = {"b", "i", "code"}
 
 
 def labelled(item_id: str) -> dict[str, Any]:
     """Return a labelled question from tests/data/calibration.jsonl."""
     items = (json.loads(line) for line in CALIBRATION.read_text("utf-8").splitlines())
     return next(i for i in items if i["id"] == item_id)
-
-
-class TelegramHTML(HTMLParser):
-    """Parses a message as Telegram would: known tags only, balanced, text collected."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        assert tag in ALLOWED_TAGS and not attrs, f"unsupported tag <{tag}>"
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def visible(html_text: str) -> str:
-    """Return the text Telegram would show, failing on HTML it would reject."""
-    parser = TelegramHTML()
-    parser.feed(html_text)
-    parser.close()
-    assert not parser.stack, f"unclosed tags {parser.stack}"
-    assert not re.search(r"&(?!(amp|lt|gt|quot);)", html_text), "unescaped &"
-    return "".join(parser.text)
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 class CountingQA:
@@ -258,9 +223,7 @@ def test_groups_answer_only_ask_mentions_and_replies(real_index: Settings, qa: Q
         api.wait_for(lambda a: len(html_replies(a)) == 2)
         bot_message = {"message_id": 9, "date": 1, "chat": {"id": group, "type": "supergroup"}}
         bot_message |= {"from": {"id": 777, "is_bot": True, "first_name": "citeqa"}, "text": "x"}
-        api.push(
-            message(q, chat_id=group, chat_type="supergroup", reply_to_message=bot_message)
-        )
+        api.push(message(q, chat_id=group, chat_type="supergroup", reply_to_message=bot_message))
         api.wait_for(lambda a: len(html_replies(a)) == 3)
         assert {int(m["chat_id"]) for m in api.sent()} == {group}
         assert len(api.sent("sendChatAction")) == 3  # the unaddressed message cost nothing
@@ -290,7 +253,12 @@ def test_rate_limit_has_a_friendly_message(real_index: Settings, qa: QA) -> None
 def test_twenty_chats_at_once(real_index: Settings, qa: QA) -> None:
     chats = range(1001, 1021)
     with running(real_index, qa, rate="100/60") as api:
-        api.push(*(message("无大规模毁灭性武器区会议第一届会议是什么时候举行的？", chat_id=c) for c in chats))
+        api.push(
+            *(
+                message("无大规模毁灭性武器区会议第一届会议是什么时候举行的？", chat_id=c)
+                for c in chats
+            )
+        )
         api.wait_for(lambda a: len(html_replies(a)) == 20)
         assert {int(m["chat_id"]) for m in html_replies(api)} == set(chats)
         assert len({m["text"] for m in html_replies(api)}) == 1
@@ -306,7 +274,12 @@ def _cli_bot(settings: Settings, api: FakeBotAPI, token: str) -> subprocess.Pope
     }
     citeqa = str(Path(sys.executable).with_name("citeqa"))
     return subprocess.Popen(
-        [citeqa, "bot"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [citeqa, "bot"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -328,7 +301,7 @@ def test_cli_bot_answers_and_never_logs_the_token(real_index: Settings) -> None:
 def test_cli_bot_with_a_bad_token_stops_with_one_line(real_index: Settings) -> None:
     with FakeBotAPI(TOKEN) as api:
         process = _cli_bot(real_index, api, "999:revoked-token")
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
     assert process.returncode == 1
     last = err.strip().splitlines()[-1]
     assert last.startswith("Error: Telegram rejected the bot token")
