@@ -5,20 +5,39 @@ non-string values are JSON (so a text "123" stays a string). `getUpdates` long-p
 update is queued or the server closes; a token other than the good one gets 401 on every call.
 """
 
+import asyncio
 import itertools
 import json
 import re
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from pydantic import SecretStr
+
+from bot.telegram_app import build_application
+from retrieval.settings import Settings
+
 BOT = {"id": 777, "is_bot": True, "first_name": "citeqa", "username": "citeqa_bot"}
 ALLOWED_TAGS = {"b", "i", "code"}
 JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities", "reply_parameters"}
+
+
+class _Server(ThreadingHTTPServer):
+    # Twenty chats at once open twenty connections: the default backlog of 5 would drop
+    # SYNs and stall clients for the 1 s TCP retransmission timeout.
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients hanging up mid-reply (polling stops); report anything else."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FakeBotAPI:
@@ -32,7 +51,8 @@ class FakeBotAPI:
         self._message_ids = itertools.count(1000)
         self._cond = threading.Condition()
         self._closed = False
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.pushed_at = 0.0
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -57,6 +77,7 @@ class FakeBotAPI:
         with self._cond:
             for update in updates:
                 self._updates.append({"update_id": next(self._ids), **update})
+            self.pushed_at = time.monotonic()
             self._cond.notify_all()
 
     def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
@@ -75,6 +96,7 @@ class FakeBotAPI:
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method == "getUpdates":
             return 200, {"ok": True, "result": self._poll(params)}
+        params["_at"] = time.monotonic()  # when the call arrived, for latency measurements
         with self._cond:
             self.calls.append((method, params))
         if method == "getMe":
@@ -134,6 +156,44 @@ class FakeBotAPI:
                 pass
 
         return Handler
+
+
+@contextmanager
+def running(token: str, settings: Settings, qa: Any, **telegram: str) -> Iterator[FakeBotAPI]:
+    """Run the production Application on its own event loop, polling a fake Bot API."""
+    with FakeBotAPI(token) as api:
+        configured = settings.model_copy(
+            update={"telegram_token": SecretStr(token), "telegram_base_url": api.base_url}
+            | {f"telegram_{k}": v for k, v in telegram.items()}
+        )
+        application = build_application(configured, qa)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+
+        def call(coro: Any) -> Any:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result(60)
+
+        async def start() -> None:
+            await application.initialize()
+            if application.post_init:
+                await application.post_init(application)
+            await application.updater.start_polling(poll_interval=0.0, timeout=1)  # type: ignore[union-attr]
+            await application.start()
+
+        async def stop() -> None:
+            await application.updater.stop()  # type: ignore[union-attr]
+            await application.stop()
+            await application.shutdown()
+
+        call(start())
+        try:
+            yield api
+        finally:
+            call(stop())
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            loop.close()
 
 
 def _parse(content_type: str, body: bytes) -> dict[str, Any]:

@@ -1,27 +1,21 @@
 """End to end: the real python-telegram-bot Application against a fake Bot API on 127.0.0.1."""
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from bot.telegram_app import build_application
 from bot.telegram_html import utf16_len
 from ingest.chunking import CHUNKER
 from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.text import squash
-from tests.botapi import FakeBotAPI, message, press, user, visible
+from tests.botapi import FakeBotAPI, message, press, running, user, visible
 from tests.conftest import CALIBRATION, ROOT
 
 pytestmark = pytest.mark.slow
@@ -54,44 +48,6 @@ def qa(real_index: Settings) -> QA:
     return QA(real_index, chunker=CHUNKER)
 
 
-@contextmanager
-def running(settings: Settings, qa: Any, **telegram: str) -> Iterator[FakeBotAPI]:
-    """Run the production Application on its own event loop, polling a fake Bot API."""
-    with FakeBotAPI(TOKEN) as api:
-        configured = settings.model_copy(
-            update={"telegram_token": SecretStr(TOKEN), "telegram_base_url": api.base_url}
-            | {f"telegram_{k}": v for k, v in telegram.items()}
-        )
-        application = build_application(configured, qa)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, daemon=True)
-        thread.start()
-
-        def call(coro: Any) -> Any:
-            return asyncio.run_coroutine_threadsafe(coro, loop).result(60)
-
-        async def start() -> None:
-            await application.initialize()
-            if application.post_init:
-                await application.post_init(application)
-            await application.updater.start_polling(poll_interval=0.0, timeout=1)  # type: ignore[union-attr]
-            await application.start()
-
-        async def stop() -> None:
-            await application.updater.stop()  # type: ignore[union-attr]
-            await application.stop()
-            await application.shutdown()
-
-        call(start())
-        try:
-            yield api
-        finally:
-            call(stop())
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-
-
 def html_replies(api: FakeBotAPI, chat_id: int | None = None) -> list[dict[str, Any]]:
     return [
         m
@@ -102,7 +58,7 @@ def html_replies(api: FakeBotAPI, chat_id: int | None = None) -> list[dict[str, 
 
 def test_question_is_answered_with_cited_passages_and_buttons(real_index: Settings, qa: QA) -> None:
     item = labelled("c07")
-    with running(real_index, qa) as api:
+    with running(TOKEN, real_index, qa) as api:
         api.push(message(item["q"]))
         api.wait_for(lambda a: len(html_replies(a)) >= 1)
         reply = html_replies(api)[0]
@@ -133,7 +89,7 @@ def test_question_is_answered_with_cited_passages_and_buttons(real_index: Settin
 
 def test_expired_buttons_say_so(real_index: Settings, qa: QA) -> None:
     shown = {"chat_id": "42", "_message_id": 5, "text": "old"}
-    with running(real_index, qa) as api:
+    with running(TOKEN, real_index, qa) as api:
         api.push(press("m:ffff:5", shown), press("p:" + "0" * 32 + ":1", shown), press("x", shown))
         api.wait_for(lambda a: len(a.sent("answerCallbackQuery")) == 3)
         answers = api.sent("answerCallbackQuery")
@@ -144,7 +100,7 @@ def test_expired_buttons_say_so(real_index: Settings, qa: QA) -> None:
 def test_unanswerable_question_is_declined_naming_the_collection(
     real_index: Settings, qa: QA
 ) -> None:
-    with running(real_index, qa) as api:
+    with running(TOKEN, real_index, qa) as api:
         api.push(message("Who won the 2018 FIFA World Cup?", sender=user(language="en")))
         api.wait_for(lambda a: len(html_replies(a)) == 1)
         reply = html_replies(api)[0]
@@ -155,7 +111,7 @@ def test_unanswerable_question_is_declined_naming_the_collection(
 
 
 def test_commands(real_index: Settings, qa: QA) -> None:
-    with running(real_index, qa) as api:
+    with running(TOKEN, real_index, qa) as api:
         api.push(message("/start"))
         api.wait_for(lambda a: len(a.sent()) == 1)
         assert all(t in visible(api.sent()[0]["text"]) for t in qa.sources.values())
@@ -179,7 +135,7 @@ def test_commands(real_index: Settings, qa: QA) -> None:
 
 
 def test_doc_restricts_and_clears_and_why_explains(real_index: Settings, qa: QA) -> None:
-    with running(real_index, qa) as api:
+    with running(TOKEN, real_index, qa) as api:
         api.push(message("/doc g21"))
         api.wait_for(lambda a: len(a.sent()) == 1)
         assert "21" in api.sent()[0]["text"]
@@ -205,7 +161,7 @@ def test_non_text_and_edits(real_index: Settings, qa: QA) -> None:
     sticker = {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1}
     sticker |= {"is_animated": False, "is_video": False}
     edited = message("改过的问题")
-    with running(real_index, qa) as api:
+    with running(TOKEN, real_index, qa) as api:
         api.push({"edited_message": edited["message"] | {"edit_date": 1}})
         api.push(message(None, sticker=sticker))
         api.wait_for(lambda a: len(a.sent()) == 1)
@@ -215,7 +171,7 @@ def test_non_text_and_edits(real_index: Settings, qa: QA) -> None:
 def test_groups_answer_only_ask_mentions_and_replies(real_index: Settings, qa: QA) -> None:
     group = -100
     q = labelled("c14")["q"]
-    with running(real_index, qa) as api:
+    with running(TOKEN, real_index, qa) as api:
         api.push(message(q, chat_id=group, chat_type="supergroup"))
         api.push(message(f"/ask {q}", chat_id=group, chat_type="supergroup"))
         api.wait_for(lambda a: len(html_replies(a)) == 1)
@@ -231,7 +187,7 @@ def test_groups_answer_only_ask_mentions_and_replies(real_index: Settings, qa: Q
 
 def test_allowlist_refuses_others_without_retrieving(real_index: Settings, qa: QA) -> None:
     counting = CountingQA(qa)
-    with running(real_index, counting, allowed_users="42, @Bob") as api:
+    with running(TOKEN, real_index, counting, allowed_users="42, @Bob") as api:
         api.push(message("中东会议", chat_id=7, sender=user(7, "carol")))
         api.wait_for(lambda a: len(a.sent()) == 1)
         assert "private" in api.sent()[0]["text"] or "私有" in api.sent()[0]["text"]
@@ -242,7 +198,7 @@ def test_allowlist_refuses_others_without_retrieving(real_index: Settings, qa: Q
 
 
 def test_rate_limit_has_a_friendly_message(real_index: Settings, qa: QA) -> None:
-    with running(real_index, qa, rate="2/60") as api:
+    with running(TOKEN, real_index, qa, rate="2/60") as api:
         for _ in range(4):
             api.push(message("中东会议在哪里举办？"))
         api.wait_for(lambda a: len(a.sent()) == 4)
@@ -252,7 +208,7 @@ def test_rate_limit_has_a_friendly_message(real_index: Settings, qa: QA) -> None
 
 def test_twenty_chats_at_once(real_index: Settings, qa: QA) -> None:
     chats = range(1001, 1021)
-    with running(real_index, qa, rate="100/60") as api:
+    with running(TOKEN, real_index, qa, rate="100/60") as api:
         api.push(
             *(
                 message("无大规模毁灭性武器区会议第一届会议是什么时候举行的？", chat_id=c)
