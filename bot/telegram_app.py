@@ -365,7 +365,7 @@ async def _answer(
         await message.reply_text(say("no_more", chinese))
         return
     page = Answer(answer.question, answer.answer, False, shown, answer.timings_ms, answer.signals)
-    blocks = answer_blocks(page, chinese)
+    blocks = answer_blocks(page, chinese)[1 if offset else 0 :]  # the answer line was sent
     more = len(answer.citations) == k
     await _send(message, blocks, _keyboard(context, page, text, source, k if more else None))
 
