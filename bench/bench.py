@@ -179,13 +179,17 @@ def table(result: dict[str, Any], answerable: int, unanswerable: int) -> str:
     return "\n".join(lines)
 
 
-@click.command()
-@click.option(
+questions_option = click.option(
     "--questions",
     type=click.Path(exists=True, path_type=Path),
     default=ROOT.parent / "shared" / "eval" / "dev.jsonl",
     show_default=True,
+    help="Labelled questions (../shared/eval format).",
 )
+
+
+@click.command()
+@questions_option
 @click.option("--rounds", default=5, show_default=True, help="Passes over the questions.")
 @click.option("--cold-runs", default=5, show_default=True, help="Fresh `citeqa ask` processes.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write JSON here.")

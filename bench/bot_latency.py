@@ -17,6 +17,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import questions_option  # bench/bench.py, beside this script
 from bot.evaluation import load_items
 from ingest.chunking import CHUNKER
 from ingest.pipeline import Ingester
@@ -24,17 +25,11 @@ from retrieval.qa import QA
 from retrieval.settings import Settings
 from tests.botapi import message, running
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:bench-token"
 
 
 @click.command()
-@click.option(
-    "--questions",
-    type=click.Path(exists=True, path_type=Path),
-    default=ROOT.parent / "shared" / "eval" / "dev.jsonl",
-    show_default=True,
-)
+@questions_option
 @click.option("--show", default=3, show_default=True, help="Print this many replies in full.")
 def main(questions: Path, show: int) -> None:
     """Measure update-to-reply time of the Telegram bot."""

@@ -108,6 +108,7 @@ class RateLimit:
     """At most `count` questions per `seconds` for each user, over a sliding window."""
 
     def __init__(self, spec: str) -> None:
+        self.spec = spec
         count, _, seconds = spec.partition("/")
         self.count, self.seconds = int(count), float(seconds or 60)
         self._seen: dict[int, deque[float]] = {}
@@ -341,10 +342,10 @@ async def _answer(
     message = reply_to or _message(update)
     chinese = _chinese(update, text)
     user_id = update.effective_user.id if update.effective_user else 0
-    wait = context.bot_data["rate"].wait(user_id)
+    rate: RateLimit = context.bot_data["rate"]
+    wait = rate.wait(user_id)
     if wait:
-        spec = context.bot_data["rate_spec"]
-        await message.reply_text(say("slow_down", chinese, rate=spec, wait=int(wait) + 1))
+        await message.reply_text(say("slow_down", chinese, rate=rate.spec, wait=int(wait) + 1))
         return
     await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
     qa = context.bot_data["qa"]
@@ -367,7 +368,8 @@ async def _answer(
     page = Answer(answer.question, answer.answer, False, shown, answer.timings_ms, answer.signals)
     blocks = answer_blocks(page, chinese)[1 if offset else 0 :]  # the answer line was sent
     more = len(answer.citations) == k
-    await _send(message, blocks, _keyboard(context, page, text, source, k if more else None))
+    markup = _keyboard(context, page, text, source, k if more else None, chinese)
+    await _send(message, blocks, markup)
 
 
 def _keyboard(
@@ -376,8 +378,8 @@ def _keyboard(
     text: str,
     source: str | None,
     next_offset: int | None,
+    chinese: bool,
 ) -> InlineKeyboardMarkup:
-    chinese = is_cjk_text(text)
     row = []
     for c in answer.citations:
         spans = sentence_spans(c.text)
@@ -453,7 +455,6 @@ def build_application(settings: Settings, qa: Any) -> Application[Any, Any, Any,
         qa=qa,
         allowed=allowed_users(settings.telegram_allowed_users),
         rate=RateLimit(settings.telegram_rate),
-        rate_spec=settings.telegram_rate,
         asked=OrderedDict(),
         counter=0,
     )
