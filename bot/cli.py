@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from bot.render import answer_text, not_found
+from bot.render import answer_text, not_found, signals_text
 from retrieval.errors import CiteqaError
 from retrieval.settings import Settings
 from retrieval.text import is_cjk_text
@@ -40,6 +40,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             {k: v for k, v in dataclasses.asdict(c).items() if k not in ("highlights", "chunk_id")}
             for c in answer.citations
         ],
+        "signals": dataclasses.asdict(answer.signals) if answer.signals else None,
         "timings_ms": answer.timings_ms,
     }
 
@@ -106,6 +107,7 @@ def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
 @click.option("--doc", "doc", help="Only search this document (file name or part of it).")
 @click.option("--speaker", help="Only passages of this speaker or state (verbatim records).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON; QUESTION '-' reads stdin.")
+@click.option("--why", is_flag=True, help="Also print the signals behind answering or declining.")
 @click.pass_obj
 def ask(
     obj: Context,
@@ -114,6 +116,7 @@ def ask(
     doc: str | None,
     speaker: str | None,
     as_json: bool,
+    why: bool,
 ) -> None:
     """Answer QUESTION with cited passages (QUESTION '-' reads one question a line)."""
     try:
@@ -138,6 +141,8 @@ def ask(
                 click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
             else:
                 _print_answer(qa, answer)
+                if why and answer.signals:
+                    click.echo("\n" + signals_text(answer.signals, answer.abstained))
     except CiteqaError as e:
         raise click.ClickException(str(e)) from e
     if failed:

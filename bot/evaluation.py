@@ -54,7 +54,7 @@ def evaluate(qa: Any, items: list[Item]) -> tuple[dict[str, Any], list[str]]:
         started = time.perf_counter()
         answer = qa.ask(item.q)
         latencies.append((time.perf_counter() - started) * 1000)
-        passages, _, _ = qa.retrieve(item.q)
+        passages = qa.retrieve(item.q).passages
         rank = first_hit([p.chunk.text for p in passages[:10]], item.gold)
         if item.answerable:
             ranks.append(rank)

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from retrieval.types import Answer, Citation
+from retrieval.types import Answer, Citation, Signals
 
 Emphasis = Callable[[str], str]
 
@@ -38,3 +38,16 @@ def answer_text(answer: Answer, emphasis: Emphasis, chinese: bool) -> str:
         lines.extend("    " + ln for ln in mark(c, emphasis).splitlines() if ln.strip())
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def signals_text(s: Signals, abstained: bool) -> str:
+    """Return the evidence behind an answer or decline, for /why and the terminal."""
+    outcome = "declined" if abstained else "answered"
+    terms = "dictionary terms" if s.translated else "question words"
+    return (
+        f"confidence {s.confidence:.3f} ({outcome})\n"
+        f"{terms} covered: passage {s.coverage:.3f} · sentence {s.sentence_coverage:.3f}\n"
+        f"similarity: passage {s.dense_top:.3f} (+{s.dense_gap:.3f} over the rest) · "
+        f"sentence {s.sentence_top:.3f} (+{s.sentence_gap:.3f})\n"
+        f"BM25 top {s.lexical_top:.2f} · dense and BM25 agree: {'yes' if s.agreement else 'no'}"
+    )

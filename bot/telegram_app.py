@@ -28,6 +28,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.render import signals_text
 from bot.telegram_html import Block, Run, answer_blocks, passage_blocks, split
 from retrieval.errors import BadQuestion
 from retrieval.settings import Settings
@@ -215,11 +216,7 @@ async def why(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     s = last.signals
     runs: Block = [
         Run(last.question, "b"),
-        Run(
-            f"\nconfidence {s.confidence:.3f} ({'declined' if last.abstained else 'answered'})"
-            f"\ncoverage {s.coverage:.3f} · dense top {s.dense_top:.3f} · "
-            f"BM25 top {s.lexical_top:.2f} · dense+BM25 agree {'yes' if s.agreement else 'no'}"
-        ),
+        Run(f"\n{signals_text(s, last.abstained)}"),
     ]
     for c in last.citations:
         runs += [Run(f"\n[{c.n}] "), Run(f"{c.source} {c.start}-{c.end}", "code")]

@@ -9,7 +9,8 @@ from retrieval.types import Chunk
 
 TARGET_CHARS = 280
 MAX_CHARS = 450
-CHUNKER = f"sentences-v1:{TARGET_CHARS}/{MAX_CHARS}/overlap1"
+# Also names the index layout: chunk vectors plus one vector per sentence.
+CHUNKER = f"sentences-v1:{TARGET_CHARS}/{MAX_CHARS}/overlap1+sentence-vectors"
 
 _SPEAKER = re.compile(
     r"^(?P<name>[^\s：:()（），。、]{1,20}?(?:先生|女士|夫人|大使|阁下))"

@@ -15,9 +15,13 @@ from ingest.loaders import READERS, load, read_catalog
 from retrieval.embeddings import embedder_name, load_embedder
 from retrieval.errors import DataDirError, UnreadableFile
 from retrieval.lexical import LexicalIndex
+from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.store import Store, chunk_metadata
+from retrieval.text import sentence_spans
 from retrieval.types import Chunk
+
+EMBED_BATCH = 64
 
 
 @dataclass
@@ -72,6 +76,21 @@ def _states(store: Store) -> dict[str, _FileState]:
     return states
 
 
+def sentence_records(
+    chunks: list[Chunk], ids: list[str]
+) -> tuple[list[str], list[str], list[dict[str, str | int]]]:
+    """Return the ids (`CHUNK:N`), texts and metadata of the chunks' sentences."""
+    sids: list[str] = []
+    texts: list[str] = []
+    metas: list[dict[str, str | int]] = []
+    for cid, c in zip(ids, chunks, strict=True):
+        for n, (s, e) in enumerate(sentence_spans(c.text)):
+            sids.append(f"{cid}:{n}")
+            texts.append(c.text[s:e])
+            metas.append({"chunk": cid, "source": c.source, "speaker": c.speaker, "state": c.state})
+    return sids, texts, metas
+
+
 def chunk_ids(chunks: list[Chunk]) -> list[str]:
     """Return content-derived ids; repeated identical passages get distinct ones."""
     seen: Counter[str] = Counter()
@@ -124,10 +143,10 @@ class Ingester:
             info = self.store.info()
             if info.get("embedder") == name and info.get("chunker") == CHUNKER:
                 return
-            self.store.client.delete_collection(self.settings.collection)
-            self.store._collection = None
+            self.store.reset()
             self.report.rebuilt = True
         self.store.collection(create=True)
+        self.store.sentences(create=True)
         self.store.set_info(embedder=name, chunker=CHUNKER, generation="new")
 
     def _touch(self) -> None:
@@ -151,15 +170,35 @@ class Ingester:
         vectors = self.store.embeddings(ids)
         self.report.reused += len(vectors)
         todo = [i for i, cid in enumerate(ids) if cid not in vectors]
-        for start in range(0, len(todo), 64):
-            batch = todo[start : start + 64]
-            new = self.embedder.embed_documents([chunks[i].text for i in batch])
-            vectors.update(zip((ids[i] for i in batch), new, strict=True))
-            self.report.embedded += len(batch)
+        new = self._embed([chunks[i].text for i in todo])
+        vectors.update(zip((ids[i] for i in todo), new, strict=True))
+        self.report.embedded += len(todo)
+        self._sentences(chunks, ids)
         metas = [chunk_metadata(c, file_hash=file_hash, n_chunks=len(chunks)) for c in chunks]
         self.store.upsert(ids, [vectors[cid] for cid in ids], metas, [c.text for c in chunks])
         self.store.delete(sorted(set(state.ids) - set(ids)))
         self.report.indexed.append(source)
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            vectors += self.embedder.embed_documents(texts[start : start + EMBED_BATCH])
+        return vectors
+
+    def _sentences(self, chunks: list[Chunk], ids: list[str]) -> None:
+        """Store a vector for every sentence of the chunks; reuse those already stored."""
+        sids, texts, metas = sentence_records(chunks, ids)
+        vectors = self.store.embeddings(sids, sentences=True)
+        todo = list(
+            dict.fromkeys(t for sid, t in zip(sids, texts, strict=True) if sid not in vectors)
+        )
+        by_text = dict(zip(todo, self._embed(todo), strict=True))
+        self.store.upsert(
+            sids,
+            [vectors.get(sid) or by_text[t] for sid, t in zip(sids, texts, strict=True)],
+            metas,
+            sentences=True,
+        )
 
     def _finish(self) -> None:
         info = self.store.info()
@@ -173,6 +212,8 @@ class Ingester:
                 generation = str(info["generation"])
             index = LexicalIndex.build(self.store.records())
             index.save(directory, generation)
+            # Measure the collection's baseline now, not on the first question.
+            QA(self.settings, self.embedder)
         self.report.total_chunks = self.store.collection().count()
 
 

@@ -1,24 +1,74 @@
 """Compose an answer from retrieved passages: pick answering sentences, or decline."""
 
-from collections.abc import Callable, Sequence
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from statistics import fmean
 
+from retrieval.baseline import Baseline
+from retrieval.question import kind, offers
 from retrieval.text import sentence_spans
-from retrieval.types import Answer, Citation, Passage, Signals
+from retrieval.types import Answer, Citation, Passage, Retrieval, Signals
 
-# Midpoints between answerable and unanswerable confidences on dev.jsonl + tests/data/
-# calibration.jsonl (Chinese: 0.394 vs 0.253; other: 0.341 vs 0.285); a question is answered
-# when its confidence reaches the threshold for its language.
-THRESHOLD_CJK = 0.32
-THRESHOLD_OTHER = 0.31
 SIGNAL_DEPTH = 3
 
 
-def signals(passages: Sequence[Passage], cjk: bool) -> Signals:
-    """Measure how well the best passages answer the question."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A logistic model of "the collection answers this question" over `features`.
+
+    Fitted by `bench/calibrate.py` on the seed dev and calibration sets and XQuAD-even (zh, en);
+    CMRC 2018 is kept unseen to show how it holds on a collection it was not fitted on.
+    """
+
+    bias: float
+    weights: tuple[float, ...]
+    threshold: float = 0.5
+
+    def probability(self, features: Sequence[float]) -> float:
+        """Return the modelled probability that the question is answered by the passages."""
+        z = self.bias + sum(w * x for w, x in zip(self.weights, features, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+# Questions searched with their own tokens (Chinese), and through the dictionary (others).
+DECISION = {
+    False: Decision(-1.112, (1.054, -0.010, -1.029, 1.339, 1.134, -0.370, -0.135, -2.059, 0.631)),
+    True: Decision(3.938, (-0.749, 0.367, -1.523, 2.973, 1.571, -1.526, 0.772, -11.439, -0.839)),
+}
+
+
+# The baseline of a collection too small to measure one (a single document): the seed corpus's.
+BASELINED = 7
+REFERENCE = Baseline("reference", (0.0,) * BASELINED, (1.0,) * BASELINED)
+
+
+def features(s: Signals) -> tuple[float, ...]:
+    """Return the decision's inputs, in `Decision.weights` order: the first `BASELINED` are
+    read against the collection's baseline, the rest as they are."""
+    return (
+        s.coverage,
+        s.sentence_coverage,
+        s.dense_top,
+        s.sentence_top,
+        s.dense_gap,
+        s.sentence_gap,
+        math.log1p(s.lexical_top),
+        s.missing,
+        float(s.agreement),
+    )
+
+
+def signals(found: Retrieval, translated: bool, baseline: Baseline | None = None) -> Signals:
+    """Measure how well the best passages answer the question, against the collection's
+    baseline (see `retrieval/baseline.py`; None: the reference collection's)."""
+    passages = found.passages
     top = passages[:SIGNAL_DEPTH]
-    cov = max((p.coverage for p in top), default=0.0)
+    dense = [p.dense for p in passages if p.dense_rank is not None]
+    sentence = [p.sentence_dense for p in passages if p.sentence_dense]
     dense_top = max((p.dense for p in top), default=0.0)
-    lexical_top = max((p.lexical for p in top), default=0.0)
+    sentence_top = max((p.sentence_dense for p in top), default=0.0)
     agreement = any(
         p.dense_rank is not None
         and p.dense_rank < 5
@@ -26,53 +76,95 @@ def signals(passages: Sequence[Passage], cjk: bool) -> Signals:
         and p.lexical_rank < 5
         for p in top
     )
-    confidence = (0.75 * cov + 0.25 * dense_top) if cjk else (dense_top + 0.3 * cov)
-    confidence += 0.05 if agreement else 0.0
-    return Signals(dense_top, lexical_top, cov, agreement, round(confidence, 4))
+    raw = Signals(
+        dense_top=round(dense_top, 4),
+        sentence_top=round(sentence_top, 4),
+        dense_gap=round(dense_top - fmean(dense), 4) if dense else 0.0,
+        sentence_gap=round(sentence_top - fmean(sentence), 4) if sentence else 0.0,
+        lexical_top=round(max((p.lexical for p in top), default=0.0), 4),
+        coverage=round(max((p.coverage for p in top), default=0.0), 4),
+        sentence_coverage=round(
+            max((max(p.sentence_coverage, default=0.0) for p in top), default=0.0), 4
+        ),
+        missing=round(min((p.missing for p in top), default=1.0), 4),
+        agreement=agreement,
+        translated=translated,
+        confidence=0.0,
+    )
+    standardized = (baseline or REFERENCE).standardize(features(raw))
+    confidence = DECISION[translated].probability(standardized)
+    return replace(raw, confidence=round(confidence, 4))
 
 
-def answerable(s: Signals, cjk: bool) -> bool:
+def answerable(s: Signals) -> bool:
     """Decide whether the passages answer the question."""
-    return s.confidence >= (THRESHOLD_CJK if cjk else THRESHOLD_OTHER)
+    return s.confidence >= DECISION[s.translated].threshold
+
+
+# When choosing the answer line: how much a sentence's similarity to the question counts
+# beside its term coverage, how much offering the kind of answer asked for (a person for
+# "who", a date for "when", ...) counts, and the discount per rank of a later passage.
+LINE_DENSE = 1.0
+LINE_KIND = 0.3
+LINE_RANK_DISCOUNT = 0.15
 
 
 def best_sentences(
-    passage: Passage, similarity: Sequence[float] | None = None
+    passage: Passage,
+    similarity: Sequence[float] | None = None,
+    question: str = "",
 ) -> list[tuple[tuple[int, int], float]]:
     """Return the passage's sentence spans with how well each answers the question, best first."""
+    text = passage.chunk.text
+    wanted = kind(question)
     scored = []
     for i, (span, cov) in enumerate(
-        zip(sentence_spans(passage.chunk.text), passage.sentence_coverage, strict=True)
+        zip(sentence_spans(text), passage.sentence_coverage, strict=True)
     ):
-        scored.append((span, 0.5 * cov + similarity[i] if similarity is not None else cov))
+        score = cov + (LINE_DENSE * similarity[i] if similarity is not None else 0.0)
+        if wanted and offers(wanted, text[span[0] : span[1]], question):
+            score += LINE_KIND
+        scored.append((span, score))
     return sorted(scored, key=lambda x: -x[1])
+
+
+# A sentence that opens by pointing back ("这些设备...", "He ...") does not stand alone: the
+# answer line then starts one sentence earlier, where what it points to is named.
+_ANAPHOR = re.compile(
+    r"^(?:这|那|该|此|其|他|她|它|上述|(?:this|that|these|those|it|he|she|they)\b)", re.I
+)
+
+
+def _line(text: str, span: tuple[int, int]) -> str:
+    """Return the answer line for a sentence span of `text`, with its antecedent if needed."""
+    start, end = span
+    if _ANAPHOR.match(text[start:end]):
+        before = [s for s, e in sentence_spans(text) if e <= start]
+        start = before[-1] if before else start
+    return text[start:end]
 
 
 def compose(
     question: str,
-    passages: Sequence[Passage],
+    found: Retrieval,
     k: int,
-    cjk: bool,
-    similarity: Callable[[list[str]], list[float]] | None = None,
+    translated: bool,
+    similarity: Mapping[str, Sequence[float]] | None = None,
+    baseline: Baseline | None = None,
 ) -> Answer:
     """Return the answer: the best sentence, and the top passages with it highlighted."""
-    sig = signals(passages, cjk)
-    if not passages or not answerable(sig, cjk):
+    sig = signals(found, translated, baseline)
+    passages = found.passages
+    if not passages or not answerable(sig):
         return Answer(question, "", True, [], signals=sig)
     citations: list[Citation] = []
-    best: tuple[float, str] = (-1.0, "")
+    best: tuple[float, str] = (-math.inf, "")
     for n, p in enumerate(passages[:k], start=1):
-        sims = (
-            similarity([p.chunk.text[s:e] for s, e in sentence_spans(p.chunk.text)])
-            if (similarity and n <= SIGNAL_DEPTH)
-            else None
-        )
-        ranked = best_sentences(p, sims)
+        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question)
         top_score = ranked[0][1] if ranked else 0.0
         marks = tuple(sorted(span for span, sc in ranked if sc > 0 and sc >= 0.8 * top_score))[:2]
-        if ranked and top_score * (1 - 0.15 * (n - 1)) > best[0]:
-            s, e = ranked[0][0]
-            best = (top_score * (1 - 0.15 * (n - 1)), p.chunk.text[s:e])
+        if ranked and n <= SIGNAL_DEPTH and top_score - LINE_RANK_DISCOUNT * (n - 1) > best[0]:
+            best = (top_score - LINE_RANK_DISCOUNT * (n - 1), _line(p.chunk.text, ranked[0][0]))
         citations.append(
             Citation(
                 n=n,

@@ -3,17 +3,16 @@
 import re
 import time
 import unicodedata
-from collections.abc import Callable
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from retrieval.answer import compose
+from retrieval.answer import BASELINED, REFERENCE, SIGNAL_DEPTH, compose, features, signals
+from retrieval.baseline import Baseline, measure
 from retrieval.errors import BadQuestion
 from retrieval.search import Searcher
 from retrieval.settings import Settings
 from retrieval.text import is_cjk_text
-from retrieval.types import Answer, Chunk, Passage
+from retrieval.types import Answer, Chunk, Retrieval
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -39,9 +38,24 @@ class QA:
     ) -> None:
         self.settings = settings
         self.searcher = Searcher(settings, embedder, chunker)
-        # Sentence vectors for highlighting answers to non-Chinese questions, where word
-        # overlap with the Chinese text says nothing; bounded by the size of the collection.
-        self._sentence_vectors: dict[str, list[float]] = {}
+        self.baseline = self._baseline()
+
+    def _baseline(self) -> Baseline | None:
+        """Load this index generation's baseline, or measure and save it (about a second)."""
+        path = self.settings.index_dir / "baseline.json"
+        generation = self.searcher.generation
+        found = Baseline.load(path, generation)
+        if found is None or len(found.mean) != len(REFERENCE.mean):  # measured by another version
+            found = measure(
+                self.searcher.lexical.chunks, generation, self._features_without, BASELINED
+            )
+            if found is not None:
+                found.save(path)
+        return found
+
+    def _features_without(self, question: str, source: str) -> tuple[float, ...]:
+        found = self.searcher.search(question, exclude=source)
+        return features(signals(found, translated=False))
 
     @property
     def sources(self) -> dict[str, str]:
@@ -63,7 +77,7 @@ class QA:
 
     def retrieve(
         self, question: str, source: str | None = None, speaker: str | None = None
-    ) -> tuple[list[Passage], list[str], list[float]]:
+    ) -> Retrieval:
         """Return ranked passages for a question without composing an answer."""
         return self.searcher.search(
             clean_question(question, self.settings.max_question_chars), source, speaker
@@ -80,11 +94,13 @@ class QA:
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
         timings: dict[str, float] = {}
-        passages, tokens, vector = self.searcher.search(question, source, speaker, timings)
+        found = self.searcher.search(question, source, speaker, timings)
         retrieved = time.perf_counter()
-        cjk = is_cjk_text(question) or not tokens
-        similarity = None if cjk else self._similarity(vector)
-        answer = compose(question, passages, k or self.settings.top_k, cjk, similarity)
+        similarity = self.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found.vector)
+        translated = not is_cjk_text(question)
+        answer = compose(
+            question, found, k or self.settings.top_k, translated, similarity, self.baseline
+        )
         done = time.perf_counter()
         answer.timings_ms.update(
             {name: round(v * 1000, 2) for name, v in timings.items()}
@@ -94,18 +110,3 @@ class QA:
             }
         )
         return answer
-
-    def _similarity(self, vector: list[float]) -> Callable[[list[str]], list[float]]:
-        query = np.asarray(vector, dtype=np.float32)
-
-        def similarity(sentences: list[str]) -> list[float]:
-            missing = [s for s in dict.fromkeys(sentences) if s not in self._sentence_vectors]
-            if missing:
-                vectors = self.searcher.embedder.embed_documents(missing)
-                self._sentence_vectors.update(zip(missing, vectors, strict=True))
-            if not sentences:
-                return []
-            matrix = np.asarray([self._sentence_vectors[s] for s in sentences], dtype=np.float32)
-            return (matrix @ query).tolist()  # type: ignore[no-any-return]
-
-        return similarity

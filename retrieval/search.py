@@ -4,25 +4,57 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from retrieval.embeddings import embedder_name, load_embedder
 from retrieval.errors import IndexMismatch
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import LexicalIndex, Terms, Weights
 from retrieval.settings import Settings
 from retrieval.store import Store
 from retrieval.text import is_cjk_text, tokenize
-from retrieval.types import Chunk, Passage
+from retrieval.types import Chunk, Passage, Retrieval
 
 CANDIDATES = 40
+SENTENCE_CANDIDATES = 60
+# Weight of the sentence-vector ranking (a chunk ranks by its best sentence) in the fusion.
+SENTENCE_WEIGHT = 1.0
 RRF_K = 60
-# Rerank of Chinese questions: fused rank + how much of the question a passage (and its best
-# sentence) covers. Tuned on ../shared/eval/dev.jsonl + tests/data/calibration.jsonl.
 RERANK_DEPTH = 30
-PASSAGE_COVERAGE = 1.0
-SENTENCE_COVERAGE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Rerank:
+    """Weights of the rerank: fused rank, plus how much of the question a passage and its best
+    sentence hold, plus their cosine similarity to the question."""
+
+    passage_coverage: float
+    sentence_coverage: float
+    sentence_dense: float
+    dense: float
+
+    def score(self, p: Passage, top: float) -> float:
+        """Return the passage's rerank score; `top` is the best fused score."""
+        return (
+            p.score / top
+            + self.passage_coverage * p.coverage
+            + self.sentence_coverage * max(p.sentence_coverage, default=0.0)
+            + self.sentence_dense * p.sentence_dense
+            + self.dense * p.dense
+        )
+
+
+# Chosen on ../shared/eval/dev.jsonl and XQuAD-even (bench/public.py); dictionary terms of an
+# English question are a noisier match than a Chinese question's own words, so similarity
+# counts for more there.
+RERANK = {
+    False: Rerank(passage_coverage=1.0, sentence_coverage=0.5, sentence_dense=0.5, dense=0.5),
+    True: Rerank(passage_coverage=0.5, sentence_coverage=0.25, sentence_dense=2.0, dense=1.0),
+}
+# Weight of lexical search through the dictionary (English questions) against dense search.
+LEXICAL_WEIGHT_TRANSLATED = 0.5
 
 
 def fuse(
@@ -62,7 +94,8 @@ class Searcher:
                 f"the index was built with chunker {info.get('chunker')!r}, not {chunker!r}: "
                 "run `citeqa ingest` to rebuild it"
             )
-        self.lexical = self._lexical(str(info.get("generation", "")))
+        self.generation = str(info.get("generation", ""))
+        self.lexical = self._lexical(self.generation)
         self.sources = sorted({c.source for c in self.lexical.chunks})
 
     def _lexical(self, generation: str) -> LexicalIndex:
@@ -72,6 +105,21 @@ class Searcher:
             index = LexicalIndex.build(self.store.records())
             index.save(directory, generation)
         return index
+
+    def sentence_similarity(
+        self, passages: Sequence[Passage], vector: list[float]
+    ) -> dict[str, list[float]]:
+        """Return chunk id -> the cosine similarity of each of its sentences to the question."""
+        ids = [f"{p.chunk_id}:{n}" for p in passages for n in range(len(p.sentence_coverage))]
+        stored = self.store.embeddings(ids, sentences=True)
+        query = np.asarray(vector, dtype=np.float32)
+        return {
+            p.chunk_id: [
+                float(np.dot(stored[sid], query)) if (sid := f"{p.chunk_id}:{n}") in stored else 0.0
+                for n in range(len(p.sentence_coverage))
+            ]
+            for p in passages
+        }
 
     def resolve_source(self, name: str) -> str | None:
         """Return the one source a user's document name refers to, if exactly one."""
@@ -86,40 +134,57 @@ class Searcher:
         source: str | None = None,
         speaker: str | None = None,
         timings: dict[str, float] | None = None,
-    ) -> tuple[list[Passage], list[str], list[float]]:
-        """Return fused candidate passages, best first, the question's tokens and vector."""
+        exclude: str | None = None,
+    ) -> Retrieval:
+        """Return fused candidate passages, best first, with what the question was searched as.
+
+        `source` and `speaker` keep only passages of that document or speaker; `exclude`
+        leaves one document out.
+        """
         t0 = time.perf_counter()
         vector = self.embedder.embed_query(question)
         t1 = time.perf_counter()
         position = self.lexical.position
+        where = _where(source, speaker, exclude)
         dense = [
             hit
-            for hit in self.store.query(vector, CANDIDATES, _where(source, speaker))
+            for hit in self.store.query(vector, CANDIDATES, where)
             if hit[0] in position  # always, unless an ingest runs concurrently
         ]
+        sentences: dict[str, tuple[float, int]] = {}
+        for sid, sim in self.store.query(vector, SENTENCE_CANDIDATES, where, sentences=True):
+            cid, _, n = sid.rpartition(":")
+            if cid in position and cid not in sentences:
+                sentences[cid] = (sim, int(n))
         t2 = time.perf_counter()
         tokens = tokenize(question)
-        lexical = self._lexical_hits(tokens, source, speaker)
-        t3 = time.perf_counter()
         cjk = is_cjk_text(question)
+        terms = self.lexical.terms(tokens, translate=not cjk)
+        lexical = self._lexical_hits(tokens, terms, source, speaker, exclude)
+        t3 = time.perf_counter()
         fused = fuse(
-            [[cid for cid, _ in dense], [cid for cid, _ in lexical]],
-            [1.0, 1.0] if cjk else [1.0, 0.3],
+            [[cid for cid, _ in dense], list(sentences), [cid for cid, _ in lexical]],
+            [1.0, SENTENCE_WEIGHT, 1.0 if cjk else LEXICAL_WEIGHT_TRANSLATED],
         )
-        passages = self._passages(fused[:CANDIDATES], dense, lexical, tokens)
-        if cjk:
-            passages = _rerank(passages, fused[0][1] if fused else 1.0)
+        weights = self.lexical.weights(terms)
+        passages = self._passages(fused[:CANDIDATES], dense, sentences, lexical, weights)
+        passages = _rerank(passages, fused[0][1] if fused else 1.0, RERANK[not cjk])
         if timings is not None:
             timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
-        return passages, tokens, vector
+        return Retrieval(passages, tokens, vector)
 
     def _lexical_hits(
-        self, tokens: list[str], source: str | None, speaker: str | None
+        self,
+        tokens: list[str],
+        terms: Terms,
+        source: str | None,
+        speaker: str | None,
+        exclude: str | None,
     ) -> list[tuple[str, float]]:
-        scores = self.lexical.scores(tokens)
+        scores = self.lexical.scores(tokens, terms)
         chunks = self.lexical.chunks
-        if source or speaker:
-            keep = np.array([_matches(c, source, speaker) for c in chunks], dtype=bool)
+        if source or speaker or exclude:
+            keep = np.array([_matches(c, source, speaker, exclude) for c in chunks], dtype=bool)
             scores = np.where(keep, scores, 0.0)
         top = np.argsort(-scores, kind="stable")[:CANDIDATES]
         return [(self.lexical.ids[i], float(scores[i])) for i in top if scores[i] > 0]
@@ -128,12 +193,12 @@ class Searcher:
         self,
         fused: list[tuple[str, float]],
         dense: list[tuple[str, float]],
+        sentences: dict[str, tuple[float, int]],
         lexical: list[tuple[str, float]],
-        tokens: list[str],
+        weights: Weights,
     ) -> list[Passage]:
         dense_at = {cid: (rank, sim) for rank, (cid, sim) in enumerate(dense)}
         lexical_at = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical)}
-        weights = self.lexical.weights(tokens)
         out: list[Passage] = []
         for cid, score in fused:
             d = dense_at.get(cid)
@@ -147,22 +212,19 @@ class Searcher:
                     dense=d[1] if d else 0.0,
                     lexical=lx[1] if lx else 0.0,
                     dense_rank=d[0] if d else None,
+                    sentence_dense=sentences[cid][0] if cid in sentences else 0.0,
                     lexical_rank=lx[0] if lx else None,
                     coverage=passage_coverage,
                     sentence_coverage=sentence_coverage,
+                    missing=self.lexical.missing(cid, weights),
                 )
             )
         return out
 
 
-def _rerank(passages: list[Passage], top: float) -> list[Passage]:
-    """Reorder the head by fused score plus how much of the question each passage covers."""
-
-    def score(p: Passage) -> float:
-        best_sentence = max(p.sentence_coverage, default=0.0)
-        return p.score / top + PASSAGE_COVERAGE * p.coverage + SENTENCE_COVERAGE * best_sentence
-
-    head = sorted(passages[:RERANK_DEPTH], key=lambda p: -score(p))
+def _rerank(passages: list[Passage], top: float, weights: Rerank) -> list[Passage]:
+    """Reorder the head by fused score, question coverage and similarity."""
+    head = sorted(passages[:RERANK_DEPTH], key=lambda p: -weights.score(p, top))
     return head + passages[RERANK_DEPTH:]
 
 
@@ -173,10 +235,14 @@ def _warm(embedder: Embeddings) -> None:
         warm()
 
 
-def _where(source: str | None, speaker: str | None) -> dict[str, object] | None:
+def _where(
+    source: str | None, speaker: str | None, exclude: str | None = None
+) -> dict[str, object] | None:
     clauses: list[dict[str, object]] = []
     if source:
         clauses.append({"source": source})
+    if exclude:
+        clauses.append({"source": {"$ne": exclude}})
     if speaker:
         clauses.append({"$or": [{"speaker": speaker}, {"state": speaker}]})
     if not clauses:
@@ -184,7 +250,11 @@ def _where(source: str | None, speaker: str | None) -> dict[str, object] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def _matches(chunk: Chunk, source: str | None, speaker: str | None) -> bool:
-    return (not source or chunk.source == source) and (
-        not speaker or speaker in (chunk.speaker, chunk.state)
+def _matches(
+    chunk: Chunk, source: str | None, speaker: str | None, exclude: str | None = None
+) -> bool:
+    return (
+        (not source or chunk.source == source)
+        and chunk.source != exclude
+        and (not speaker or speaker in (chunk.speaker, chunk.state))
     )

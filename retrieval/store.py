@@ -5,10 +5,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
+
 from retrieval.errors import IndexMissing
 from retrieval.settings import Settings
 from retrieval.types import Chunk
 
+# The sentence collection is named after the chunk collection with this suffix.
+SENTENCES = "-sentences"
 _CHUNK_FIELDS = [f.name for f in dataclasses.fields(Chunk) if f.name != "text"]
 
 
@@ -30,6 +34,7 @@ class Store:
         self.settings = settings
         self._client: Any = None
         self._collection: Any = None
+        self._sentences: Any = None
 
     @property
     def client(self) -> Any:
@@ -61,23 +66,33 @@ class Store:
         return self.settings.collection in names
 
     def collection(self, create: bool = False) -> Any:
-        """Return the collection; create it (cosine space) only when asked."""
+        """Return the chunk collection; create it (cosine space) only when asked."""
         if self._collection is None:
-            if create:
-                self._collection = self.client.get_or_create_collection(
-                    self.settings.collection,
-                    configuration={"hnsw": {"space": "cosine"}},
-                    embedding_function=None,
-                )
-            elif self.exists():
-                self._collection = self.client.get_collection(
-                    self.settings.collection, embedding_function=None
-                )
-            else:
-                raise IndexMissing(
-                    f"no index at {self.settings.index_dir}: run `citeqa ingest` first"
-                )
+            self._collection = self._open(self.settings.collection, create)
         return self._collection
+
+    def sentences(self, create: bool = False) -> Any:
+        """Return the collection of sentence vectors (id `CHUNK:N`, metadata `chunk`, ...)."""
+        if self._sentences is None:
+            self._sentences = self._open(self.settings.collection + SENTENCES, create)
+        return self._sentences
+
+    def _open(self, name: str, create: bool) -> Any:
+        if create:
+            return self.client.get_or_create_collection(
+                name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+            )
+        if self.exists():
+            return self.client.get_collection(name, embedding_function=None)
+        raise IndexMissing(f"no index at {self.settings.index_dir}: run `citeqa ingest` first")
+
+    def reset(self) -> None:
+        """Delete the chunk and sentence collections."""
+        names = {getattr(c, "name", c) for c in self.client.list_collections()}
+        for name in (self.settings.collection, self.settings.collection + SENTENCES):
+            if name in names:
+                self.client.delete_collection(name)
+        self._collection = self._sentences = None
 
     def info(self) -> dict[str, Any]:
         """Return what the index records about itself (embedder, chunker, generation)."""
@@ -105,15 +120,14 @@ class Store:
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 yield cid, chunk_from(text, meta)
 
-    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """Return the stored vectors of those ids that exist."""
+    def embeddings(self, ids: Sequence[str], sentences: bool = False) -> dict[str, list[float]]:
+        """Return the stored vectors of those ids (of chunks, or of sentences) that exist."""
+        col = self.sentences() if sentences else self.collection()
         found: dict[str, list[float]] = {}
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
-            got = self.collection().get(ids=list(ids[i : i + batch]), include=["embeddings"])
-            found.update(
-                zip(got["ids"], (list(map(float, e)) for e in got["embeddings"]), strict=True)
-            )
+            got = col.get(ids=list(ids[i : i + batch]), include=["embeddings"])
+            found.update(zip(got["ids"], np.asarray(got["embeddings"]).tolist(), strict=True))
         return found
 
     def upsert(
@@ -121,10 +135,11 @@ class Store:
         ids: Sequence[str],
         vectors: Sequence[list[float]],
         metadatas: Sequence[dict[str, Any]],
-        documents: Sequence[str],
+        documents: Sequence[str] | None = None,
+        sentences: bool = False,
     ) -> None:
-        """Write chunks in batches no larger than the client accepts."""
-        col = self.collection(create=True)
+        """Write chunks (or sentences) in batches no larger than the client accepts."""
+        col = self.sentences(create=True) if sentences else self.collection(create=True)
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
             j = i + batch
@@ -132,24 +147,29 @@ class Store:
                 ids=list(ids[i:j]),
                 embeddings=list(vectors[i:j]),
                 metadatas=list(metadatas[i:j]),
-                documents=list(documents[i:j]),
+                documents=list(documents[i:j]) if documents is not None else None,
             )
 
     def delete(self, ids: Sequence[str]) -> None:
-        """Delete chunks by id."""
+        """Delete chunks by id, with their sentences."""
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
-            self.collection().delete(ids=list(ids[i : i + batch]))
+            part = list(ids[i : i + batch])
+            self.collection().delete(ids=part)
+            self.sentences(create=True).delete(where={"chunk": {"$in": part}})
 
     def query(
-        self, vector: list[float], n: int, where: dict[str, Any] | None = None
+        self,
+        vector: list[float],
+        n: int,
+        where: dict[str, Any] | None = None,
+        sentences: bool = False,
     ) -> list[tuple[str, float]]:
-        """Return (id, cosine similarity) of the nearest chunks."""
+        """Return (id, cosine similarity) of the nearest chunks (or sentences)."""
         # Ids and distances only: the chunks themselves are in memory with the lexical index,
         # and fetching 40 documents with their metadata triples the cost of a query.
-        got = self.collection().query(
-            query_embeddings=[vector], n_results=n, where=where, include=["distances"]
-        )
+        col = self.sentences() if sentences else self.collection()
+        got = col.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
         return [
             (cid, 1.0 - float(dist))
             for cid, dist in zip(got["ids"][0], got["distances"][0], strict=True)

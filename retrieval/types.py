@@ -50,10 +50,23 @@ class Passage:
     lexical: float = 0.0
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    # Cosine similarity of the question to the chunk's best sentence, when among the nearest.
+    sentence_dense: float = 0.0
     # IDF-weighted share of the question's tokens in the passage, and in each of its
     # sentences (in `sentence_spans` order).
     coverage: float = 0.0
     sentence_coverage: tuple[float, ...] = ()
+    # The largest share of the question held by a term the passage lacks.
+    missing: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """What a search found: passages best first, and what the question was searched as."""
+
+    passages: list[Passage]
+    tokens: list[str]
+    vector: list[float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +89,17 @@ class Citation:
 class Signals:
     """The evidence behind the decision to answer or decline."""
 
-    dense_top: float
-    lexical_top: float
-    coverage: float
-    agreement: bool
-    confidence: float
+    dense_top: float  # best cosine similarity of a top passage to the question
+    sentence_top: float  # best cosine similarity of one of their sentences
+    dense_gap: float  # dense_top minus the mean over all dense candidates
+    sentence_gap: float  # sentence_top minus the mean over all sentence candidates
+    lexical_top: float  # best BM25 score
+    coverage: float  # IDF-weighted share of the question's terms in the best passage
+    sentence_coverage: float  # ... in its best sentence
+    missing: float  # the largest share of a question term that the best passage lacks
+    agreement: bool  # a top passage is among the first five of both dense and BM25
+    translated: bool  # the question's terms came through the bilingual dictionary
+    confidence: float  # probability that the collection answers the question
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,5 +96,5 @@ def test_filters_by_document_and_speaker(hashed: Settings) -> None:
     assert source == "cd-2018-g21-negative-security-assurances.txt"
     answer = qa.ask("消极安全保证", source=source)
     assert {c.source for c in answer.citations} == {source}
-    passages, _, _ = qa.retrieve("消极安全保证", speaker="日本")
+    passages = qa.retrieve("消极安全保证", speaker="日本").passages
     assert passages and all(p.chunk.state == "日本" for p in passages)
