@@ -19,8 +19,9 @@ from typing import Any
 
 import click
 import numpy as np
-from public import EVAL, index_settings, read_set, write_collection
+from public import EVAL, index_settings
 
+from bot.squad import read_set, write_collection
 from ingest.pipeline import Ingester
 from retrieval.answer import DECISION, REFERENCE, features
 from retrieval.baseline import Baseline

