@@ -51,6 +51,7 @@ class Baseline:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".baseline-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(asdict(self), f)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
 
     @classmethod

@@ -1,5 +1,6 @@
 """Questions in, cited answers out: the one object every front end talks to."""
 
+import contextlib
 import re
 import time
 import unicodedata
@@ -50,7 +51,8 @@ class QA:
                 self.searcher.lexical.chunks, generation, self._features_without, BASELINED
             )
             if found is not None:
-                found.save(path)
+                with contextlib.suppress(OSError):  # a read-only index: measured again next time
+                    found.save(path)
         return found
 
     def _features_without(self, question: str, source: str) -> tuple[float, ...]:
@@ -96,7 +98,7 @@ class QA:
         timings: dict[str, float] = {}
         found = self.searcher.search(question, source, speaker, timings)
         retrieved = time.perf_counter()
-        similarity = self.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found.vector)
+        similarity = self.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
         translated = not is_cjk_text(question)
         answer = compose(
             question, found, k or self.settings.top_k, translated, similarity, self.baseline

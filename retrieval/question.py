@@ -5,8 +5,9 @@ year; "where" a place; "how many" a number; "why" a reason. Used to pick the ans
 """
 
 import re
-from functools import cache
-from typing import Any, Literal
+from typing import Literal
+
+from retrieval.text import jieba
 
 Kind = Literal["who", "when", "where", "number", "why", ""]
 
@@ -60,13 +61,6 @@ def kind(question: str) -> Kind:
     return next((k for k, pattern in _KINDS if pattern.search(question)), "")
 
 
-@cache
-def _tagger() -> Any:
-    import rjieba
-
-    return rjieba.Jieba()
-
-
 def offers(k: Kind, sentence: str, question: str) -> bool:
     """Return True when the sentence holds an answer of kind `k` that the question lacks."""
     if not k:
@@ -80,5 +74,5 @@ def offers(k: Kind, sentence: str, question: str) -> bool:
     tags = _TAGS[k]
     return any(
         tag.startswith(tags) and word not in question and len(word) > 1
-        for word, tag in _tagger().tag(sentence)
+        for word, tag in jieba().tag(sentence)
     )

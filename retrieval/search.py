@@ -34,6 +34,8 @@ class Rerank:
     sentence_coverage: float
     sentence_dense: float
     dense: float
+    # Footnotes cite sources; they match a question's names and titles without answering it.
+    footnote: float = 0.5
 
     def score(self, p: Passage, top: float) -> float:
         """Return the passage's rerank score; `top` is the best fused score."""
@@ -43,6 +45,7 @@ class Rerank:
             + self.sentence_coverage * max(p.sentence_coverage, default=0.0)
             + self.sentence_dense * p.sentence_dense
             + self.dense * p.dense
+            - (self.footnote if p.chunk.footnote else 0.0)
         )
 
 
@@ -107,15 +110,16 @@ class Searcher:
         return index
 
     def sentence_similarity(
-        self, passages: Sequence[Passage], vector: list[float]
+        self, passages: Sequence[Passage], found: Retrieval
     ) -> dict[str, list[float]]:
-        """Return chunk id -> the cosine similarity of each of its sentences to the question."""
-        ids = [f"{p.chunk_id}:{n}" for p in passages for n in range(len(p.sentence_coverage))]
-        stored = self.store.embeddings(ids, sentences=True)
-        query = np.asarray(vector, dtype=np.float32)
+        """Return chunk id -> the cosine similarity of each of its sentences to the question.
+
+        Sentences beyond the nearest ones searched count as the farthest of those.
+        """
+        floor = min(found.sentences.values(), default=0.0)
         return {
             p.chunk_id: [
-                float(np.dot(stored[sid], query)) if (sid := f"{p.chunk_id}:{n}") in stored else 0.0
+                found.sentences.get(f"{p.chunk_id}:{n}", floor)
                 for n in range(len(p.sentence_coverage))
             ]
             for p in passages
@@ -151,8 +155,9 @@ class Searcher:
             for hit in self.store.query(vector, CANDIDATES, where)
             if hit[0] in position  # always, unless an ingest runs concurrently
         ]
+        sentence_hits = dict(self.store.query(vector, SENTENCE_CANDIDATES, where, sentences=True))
         sentences: dict[str, tuple[float, int]] = {}
-        for sid, sim in self.store.query(vector, SENTENCE_CANDIDATES, where, sentences=True):
+        for sid, sim in sentence_hits.items():
             cid, _, n = sid.rpartition(":")
             if cid in position and cid not in sentences:
                 sentences[cid] = (sim, int(n))
@@ -171,7 +176,7 @@ class Searcher:
         passages = _rerank(passages, fused[0][1] if fused else 1.0, RERANK[not cjk])
         if timings is not None:
             timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
-        return Retrieval(passages, tokens, vector)
+        return Retrieval(passages, tokens, vector, sentence_hits)
 
     def _lexical_hits(
         self,

@@ -67,6 +67,8 @@ class Retrieval:
     passages: list[Passage]
     tokens: list[str]
     vector: list[float]
+    # sentence id (`CHUNK:N`) -> cosine similarity, for the sentences nearest the question
+    sentences: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ def test_the_same_scores_weigh_less_in_a_collection_where_they_are_common() -> N
 
 def test_baseline_reads_only_its_own_features() -> None:
     assert BASELINE.standardize((0.2,) * 7 + (0.5, 1.0))[7:] == (0.5, 1.0)
-    assert REFERENCE.standardize((0.3,) * 9) == (0.3,) * 9
+    assert REFERENCE.standardize((*REFERENCE.mean, 0.3, 0.0)) == (0.0,) * 7 + (0.3, 0.0)
 
 
 def test_answer_line_is_the_sentence_that_covers_the_question() -> None:
