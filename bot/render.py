@@ -46,7 +46,8 @@ def signals_text(s: Signals, abstained: bool) -> str:
     terms = "dictionary terms" if s.translated else "question words"
     return (
         f"confidence {s.confidence:.3f} ({outcome})\n"
-        f"{terms} covered: passage {s.coverage:.3f} · sentence {s.sentence_coverage:.3f}\n"
+        f"{terms} covered: passage {s.coverage:.3f} · sentence {s.sentence_coverage:.3f} · "
+        f"largest missing {s.missing:.3f}\n"
         f"similarity: passage {s.dense_top:.3f} (+{s.dense_gap:.3f} over the rest) · "
         f"sentence {s.sentence_top:.3f} (+{s.sentence_gap:.3f})\n"
         f"BM25 top {s.lexical_top:.2f} · dense and BM25 agree: {'yes' if s.agreement else 'no'}"

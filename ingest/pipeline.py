@@ -6,6 +6,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
@@ -22,6 +23,8 @@ from retrieval.text import sentence_spans
 from retrieval.types import Chunk
 
 EMBED_BATCH = 64
+# Files are embedded and written together once this many chunks wait.
+FLUSH_CHUNKS = 512
 
 
 @dataclass
@@ -37,6 +40,17 @@ class Report:
     total_chunks: int = 0
     rebuilt: bool = False
     seconds: float = 0.0
+
+
+@dataclass
+class _Pending:
+    """A file's chunks waiting to be embedded and written."""
+
+    source: str
+    chunks: list[Chunk]
+    ids: list[str]
+    metas: list[dict[str, Any]]
+    stale: list[str]  # ids of the file's chunks that the new version no longer has
 
 
 @dataclass
@@ -105,14 +119,20 @@ class Ingester:
     """Brings the store in line with the data directory."""
 
     def __init__(
-        self, settings: Settings, embedder: Embeddings | None = None, progress: bool = True
+        self,
+        settings: Settings,
+        embedder: Embeddings | None = None,
+        progress: bool = True,
+        flush_chunks: int = FLUSH_CHUNKS,
     ):
         self.settings = settings
         self.store = Store(settings)
         self.embedder = embedder or load_embedder(settings.embedder)
         self.progress = progress
+        self.flush_chunks = flush_chunks
         self.report = Report()
         self._generation_bumped = False
+        self._pending: list[_Pending] = []
 
     def run(self) -> Report:
         """Ingest every document; remove the chunks of deleted ones."""
@@ -129,6 +149,7 @@ class Ingester:
             seen.add(source)
             bar.set_postfix_str(source[-40:])
             self._file(path, source, catalog.get(source, ""), states.get(source, _FileState()))
+        self._flush()
         for source in sorted(set(states) - seen):
             self._touch()
             self.store.delete(states[source].ids)
@@ -167,17 +188,32 @@ class Ingester:
             return
         self._touch()
         ids = chunk_ids(chunks)
+        metas = [chunk_metadata(c, file_hash=file_hash, n_chunks=len(chunks)) for c in chunks]
+        self._pending.append(
+            _Pending(source, chunks, ids, metas, sorted(set(state.ids) - set(ids)))
+        )
+        if sum(len(p.ids) for p in self._pending) >= self.flush_chunks:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Embed and write the pending files together: a Chroma write costs the same for one
+        chunk as for hundreds. Sentences go first: a file's chunks mark it complete."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        ids = [cid for p in pending for cid in p.ids]
+        chunks = [c for p in pending for c in p.chunks]
         vectors = self.store.embeddings(ids)
         self.report.reused += len(vectors)
         todo = [i for i, cid in enumerate(ids) if cid not in vectors]
         new = self._embed([chunks[i].text for i in todo])
         vectors.update(zip((ids[i] for i in todo), new, strict=True))
         self.report.embedded += len(todo)
-        self._sentences(chunks, ids)
-        metas = [chunk_metadata(c, file_hash=file_hash, n_chunks=len(chunks)) for c in chunks]
+        self._sentences(chunks, ids, vectors)
+        metas = [m for p in pending for m in p.metas]
         self.store.upsert(ids, [vectors[cid] for cid in ids], metas, [c.text for c in chunks])
-        self.store.delete(sorted(set(state.ids) - set(ids)))
-        self.report.indexed.append(source)
+        self.store.delete([cid for p in pending for cid in p.stale])
+        self.report.indexed += [p.source for p in pending]
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -185,14 +221,22 @@ class Ingester:
             vectors += self.embedder.embed_documents(texts[start : start + EMBED_BATCH])
         return vectors
 
-    def _sentences(self, chunks: list[Chunk], ids: list[str]) -> None:
-        """Store a vector for every sentence of the chunks; reuse those already stored."""
+    def _sentences(
+        self, chunks: list[Chunk], ids: list[str], chunk_vectors: dict[str, list[float]]
+    ) -> None:
+        """Store a vector for every sentence of the chunks; reuse those already stored, and
+        a one-sentence chunk's own vector."""
         sids, texts, metas = sentence_records(chunks, ids)
         vectors = self.store.embeddings(sids, sentences=True)
+        whole = {c.text: chunk_vectors[cid] for c, cid in zip(chunks, ids, strict=True)}
         todo = list(
-            dict.fromkeys(t for sid, t in zip(sids, texts, strict=True) if sid not in vectors)
+            dict.fromkeys(
+                t
+                for sid, t in zip(sids, texts, strict=True)
+                if sid not in vectors and t not in whole
+            )
         )
-        by_text = dict(zip(todo, self._embed(todo), strict=True))
+        by_text = whole | dict(zip(todo, self._embed(todo), strict=True))
         self.store.upsert(
             sids,
             [vectors.get(sid) or by_text[t] for sid, t in zip(sids, texts, strict=True)],

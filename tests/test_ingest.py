@@ -52,8 +52,10 @@ class _Dies(HashingEmbeddings):
 def test_interrupted_ingest_is_completed_by_the_next_run(tmp_path: Path, corpus_copy: Path) -> None:
     settings = make_settings(tmp_path, corpus_copy)
     with pytest.raises(KeyboardInterrupt):
-        # dies on the third file (files go in name order), in its first passage
-        Ingester(settings, embedder=_Dies("1261次全体会议"), progress=False).run()
+        # dies on the third file (files go in name order), in its first passage; each file
+        # is written as soon as it is embedded
+        dies = _Dies("1261次全体会议")
+        Ingester(settings, embedder=dies, progress=False, flush_chunks=1).run()
     report = Ingester(settings, progress=False).run()
     # the two files finished before the interruption are not embedded again
     assert report.unchanged == [
@@ -64,6 +66,16 @@ def test_interrupted_ingest_is_completed_by_the_next_run(tmp_path: Path, corpus_
     fresh = make_settings(tmp_path / "fresh", corpus_copy)
     assert Ingester(fresh, progress=False).run().total_chunks == report.total_chunks
     assert len(QA(settings).sources) == 5
+
+
+def test_interrupted_batched_ingest_loses_only_its_batch(tmp_path: Path, corpus_copy: Path) -> None:
+    settings = make_settings(tmp_path, corpus_copy)
+    with pytest.raises(KeyboardInterrupt):
+        Ingester(settings, embedder=_Dies("1261次全体会议"), progress=False).run()
+    report = Ingester(settings, progress=False).run()
+    assert len(report.indexed) == 5 and report.embedded == report.total_chunks
+    fresh = make_settings(tmp_path / "fresh", corpus_copy)
+    assert Ingester(fresh, progress=False).run().total_chunks == report.total_chunks
 
 
 def test_broken_file_is_reported_and_the_rest_ingested(tmp_path: Path, corpus_copy: Path) -> None:
