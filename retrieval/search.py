@@ -84,8 +84,14 @@ class Searcher:
         self.store = Store(settings)
         try:
             info = self.store.info()
+            self._check(info, chunker)
+            self.generation = str(info.get("generation", ""))
+            self.lexical = self._lexical(self.generation)  # while the model loads
         finally:
             warming.join()
+        self.sources = sorted({c.source for c in self.lexical.chunks})
+
+    def _check(self, info: dict[str, object], chunker: str | None) -> None:
         wanted = embedder_name(self.embedder)
         if info.get("embedder") != wanted:
             raise IndexMismatch(
@@ -97,9 +103,6 @@ class Searcher:
                 f"the index was built with chunker {info.get('chunker')!r}, not {chunker!r}: "
                 "run `citeqa ingest` to rebuild it"
             )
-        self.generation = str(info.get("generation", ""))
-        self.lexical = self._lexical(self.generation)
-        self.sources = sorted({c.source for c in self.lexical.chunks})
 
     def _lexical(self, generation: str) -> LexicalIndex:
         directory = self.settings.index_dir / "lexical"
