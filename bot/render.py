@@ -50,5 +50,6 @@ def signals_text(s: Signals, abstained: bool) -> str:
         f"largest missing {s.missing:.3f}\n"
         f"similarity: passage {s.dense_top:.3f} (+{s.dense_gap:.3f} over the rest) · "
         f"sentence {s.sentence_top:.3f} (+{s.sentence_gap:.3f})\n"
+        f"best document: {s.concentration:.0%} of the first ten, sentence margin {s.margin:+.3f}\n"
         f"BM25 top {s.lexical_top:.2f} · dense and BM25 agree: {'yes' if s.agreement else 'no'}"
     )

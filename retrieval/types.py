@@ -96,6 +96,8 @@ class Signals:
     dense_gap: float  # dense_top minus the mean over all dense candidates
     sentence_gap: float  # sentence_top minus the mean over all sentence candidates
     lexical_top: float  # best BM25 score
+    concentration: float  # share of the first ten passages from the best passage's document
+    margin: float  # its best sentence similarity minus that of any other document
     coverage: float  # IDF-weighted share of the question's terms in the best passage
     sentence_coverage: float  # ... in its best sentence
     missing: float  # the largest share of a question term that the best passage lacks

@@ -1,6 +1,14 @@
 """The answer-or-decline decision and the answer line, on hand-made passages."""
 
-from retrieval.answer import REFERENCE, Decision, best_sentences, compose, features, signals
+from retrieval.answer import (
+    BASELINED,
+    REFERENCE,
+    Decision,
+    best_sentences,
+    compose,
+    features,
+    signals,
+)
 from retrieval.baseline import Baseline
 from retrieval.text import sentence_spans
 from retrieval.types import Chunk, Passage, Retrieval
@@ -36,7 +44,9 @@ WEAK = _passage(
 )
 # A collection whose unanswerable questions look like WEAK.
 BASELINE = Baseline(
-    "g", (0.1, 0.1, 0.15, 0.2, 0.05, 0.05, 0.5), (0.1, 0.1, 0.05, 0.05, 0.03, 0.03, 0.3)
+    "g",
+    (0.1, 0.1, 0.15, 0.2, 0.05, 0.05, 0.5, 0.3, 0.0),
+    (0.1, 0.1, 0.05, 0.05, 0.03, 0.03, 0.3, 0.2, 0.1),
 )
 
 
@@ -71,13 +81,13 @@ def test_the_same_scores_weigh_less_in_a_collection_where_they_are_common() -> N
     found = Retrieval([STRONG], [], [])
     lenient = signals(found, False, BASELINE).confidence
     # a collection whose unanswerable questions already score like STRONG
-    high = Baseline("g", features(signals(found, False))[:7], (0.1,) * 7)
+    high = Baseline("g", features(signals(found, False))[:BASELINED], (0.1,) * BASELINED)
     assert signals(found, False, high).confidence < lenient
 
 
 def test_baseline_reads_only_its_own_features() -> None:
-    assert BASELINE.standardize((0.2,) * 7 + (0.5, 1.0))[7:] == (0.5, 1.0)
-    assert REFERENCE.standardize((*REFERENCE.mean, 0.3, 0.0)) == (0.0,) * 7 + (0.3, 0.0)
+    assert BASELINE.standardize((0.2,) * BASELINED + (0.5, 1.0))[BASELINED:] == (0.5, 1.0)
+    assert REFERENCE.standardize((*REFERENCE.mean, 0.3, 0.0)) == (0.0,) * BASELINED + (0.3, 0.0)
 
 
 def test_answer_line_is_the_sentence_that_covers_the_question() -> None:

@@ -23,8 +23,8 @@ def test_dev_set_meets_the_bar(real_index: Settings) -> None:
     assert metrics["hit@5"] >= 13 and metrics["hit@1"] >= 12
     assert metrics["declined"] == metrics["unanswerable"] == 2
     # declines are read against the collection's own baseline (retrieval/baseline.py); on
-    # this small, single-topic corpus that costs some answerable questions (10 of 14)
-    assert metrics["answered"] >= 10
+    # this small, single-topic corpus that costs some answerable questions (12 of 14 answered)
+    assert metrics["answered"] >= 12
 
 
 def test_own_calibration_set_declines_and_answers(real_index: Settings) -> None:
