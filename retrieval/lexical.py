@@ -112,11 +112,12 @@ class LexicalIndex:
             return query_terms(tokens, self._lexicon, self._df)
         return [frozenset([t]) for t in dict.fromkeys(tokens)]
 
-    def scores(self, tokens: list[str], terms: Terms) -> np.ndarray:
-        """Return the BM25 score of every chunk: a term scores by its best alternative."""
+    def scores(self, terms: Terms, tokens: list[str] | None = None) -> np.ndarray:
+        """Return the BM25 score of every chunk: a term scores by its best alternative, or,
+        given the question's own `tokens`, plain BM25 over them."""
         if not terms or not self.ids:
             return np.zeros(len(self.ids), dtype=np.float32)
-        if all(len(t) == 1 for t in terms):
+        if tokens is not None:
             return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
         total = np.zeros(len(self.ids), dtype=np.float32)
         for term in terms:

@@ -168,7 +168,7 @@ class Searcher:
         tokens = tokenize(question)
         cjk = is_cjk_text(question)
         terms = self.lexical.terms(tokens, translate=not cjk)
-        lexical = self._lexical_hits(tokens, terms, source, speaker, exclude)
+        lexical = self._lexical_hits(terms, tokens if cjk else None, source, speaker, exclude)
         t3 = time.perf_counter()
         fused = fuse(
             [[cid for cid, _ in dense], list(sentences), [cid for cid, _ in lexical]],
@@ -183,13 +183,13 @@ class Searcher:
 
     def _lexical_hits(
         self,
-        tokens: list[str],
         terms: Terms,
+        tokens: list[str] | None,
         source: str | None,
         speaker: str | None,
         exclude: str | None,
     ) -> list[tuple[str, float]]:
-        scores = self.lexical.scores(tokens, terms)
+        scores = self.lexical.scores(terms, tokens)
         chunks = self.lexical.chunks
         if source or speaker or exclude:
             keep = np.array([_matches(c, source, speaker, exclude) for c in chunks], dtype=bool)

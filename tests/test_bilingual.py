@@ -1,7 +1,9 @@
 """English words to a collection's Chinese words, through the bundled CC-CEDICT."""
 
 from retrieval.bilingual import build_lexicon, query_terms, stem
+from retrieval.lexical import LexicalIndex
 from retrieval.question import kind, offers
+from retrieval.types import Chunk
 
 
 def test_stem_joins_inflections() -> None:
@@ -42,3 +44,16 @@ def test_a_sentence_offers_only_what_the_question_lacks() -> None:
     assert offers("who", "女神卡卡献唱了国歌。", "谁演唱了国歌？")
     assert offers("why", "会议没有召开，因为各方未能商定议程。", "为什么没有召开？")
     assert not offers("", "任何句子。", "问题")
+
+
+def test_english_words_find_chinese_passages_through_the_lexicon() -> None:
+    chunks = [
+        Chunk(source="a.md", title="A", text="会议在赫尔辛基举行。", start=0, end=10),
+        Chunk(source="b.md", title="B", text="天气预报说明天下雨。", start=0, end=10),
+    ]
+    index = LexicalIndex.build([("a", chunks[0]), ("b", chunks[1])])
+    terms = index.terms(["conference"], translate=True)
+    assert terms and all(len(t) >= 1 for t in terms)
+    scores = index.scores(terms)
+    assert scores[index.position["a"]] > 0 == scores[index.position["b"]]
+    assert index.weights(terms).share(frozenset({"会议"})) == 1.0
