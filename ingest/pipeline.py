@@ -139,6 +139,10 @@ class Ingester:
         started = time.perf_counter()
         data_dir = self.settings.data_dir
         files = discover(data_dir, self.settings.ignored_names())
+        if not files:
+            raise DataDirError(
+                f"no documents in {data_dir}: add {', '.join(supported_suffixes())} files"
+            )
         self._prepare()
         states = _states(self.store)
         catalog = read_catalog(data_dir)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.bilingual import build_lexicon, query_terms
+from retrieval.errors import IndexMissing
 from retrieval.text import sentence_spans, tokenize
 from retrieval.types import Chunk
 
@@ -66,6 +67,10 @@ class LexicalIndex:
         import bm25s
 
         pairs = sorted(records, key=lambda r: (r[1].source, r[1].start, r[0]))
+        if not pairs:
+            raise IndexMissing(
+                "the index holds no passages: put documents in the data dir and run `citeqa ingest`"
+            )
         ids = [cid for cid, _ in pairs]
         chunks = [chunk for _, chunk in pairs]
         tokens = [tokenize(_searchable(c)) or ["\u2205"] for c in chunks]

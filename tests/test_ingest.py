@@ -100,6 +100,10 @@ def test_missing_index_and_data_dir_are_clear(tmp_path: Path) -> None:
         QA(settings)
     with pytest.raises(DataDirError, match="does not exist"):
         Ingester(settings, progress=False).run()
+    (tmp_path / "empty").mkdir()
+    empty = make_settings(tmp_path, tmp_path / "empty")
+    with pytest.raises(DataDirError, match="no documents"):
+        Ingester(empty, progress=False).run()
 
 
 def test_filters_by_document_and_speaker(hashed: Settings) -> None:
