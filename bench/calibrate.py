@@ -14,6 +14,7 @@ import json
 import shutil
 import tempfile
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def _rows(settings: Settings, questions: list[tuple[str, bool]], name: str) -> l
             {
                 "set": name,
                 "answerable": answerable,
-                "signals": _plain(s),
+                "signals": asdict(s),
                 "baseline": [baseline.mean, baseline.spread],
             }
         )
@@ -58,10 +59,6 @@ def standardized(row: dict[str, Any]) -> tuple[float, ...]:
     """Return a row's decision features against its collection's baseline."""
     mean, spread = row["baseline"]
     return Baseline("", tuple(mean), tuple(spread)).standardize(features(Signals(**row["signals"])))
-
-
-def _plain(s: Signals) -> dict[str, Any]:
-    return {name: getattr(s, name) for name in Signals.__slots__}  # type: ignore[attr-defined]
 
 
 def collect(tmp: Path) -> list[dict[str, Any]]:
