@@ -156,15 +156,19 @@ class LexicalIndex:
     def coverage(self, cid: str, weights: Weights) -> tuple[float, tuple[float, ...]]:
         """Return how much of the question (see `weights`) the chunk and each sentence hold."""
         sentences = self.sentence_tokens(cid)
+        whole = self.chunk_tokens(cid)
+        return weights.share(whole), tuple(weights.share(s) for s in sentences)
+
+    def chunk_tokens(self, cid: str) -> frozenset[str]:
+        """Return the token set of a whole chunk (cached)."""
         whole = self._chunk_tokens.get(cid)
         if whole is None:
-            whole = self._chunk_tokens[cid] = frozenset().union(*sentences)
-
-        return weights.share(whole), tuple(weights.share(s) for s in sentences)
+            whole = self._chunk_tokens[cid] = frozenset().union(*self.sentence_tokens(cid))
+        return whole
 
     def missing(self, cid: str, weights: Weights) -> float:
         """Return the largest share of the question held by a term the chunk lacks."""
-        whole = self._chunk_tokens.get(cid) or frozenset().union(*self.sentence_tokens(cid))
+        whole = self.chunk_tokens(cid)
         return max(
             (max(alts.values()) for alts in weights.terms if whole.isdisjoint(alts)), default=0.0
         )

@@ -179,7 +179,7 @@ class Searcher:
         passages = _rerank(passages, fused[0][1] if fused else 1.0, RERANK[not cjk])
         if timings is not None:
             timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
-        return Retrieval(passages, tokens, vector, sentence_hits)
+        return Retrieval(passages, sentence_hits)
 
     def _lexical_hits(
         self,

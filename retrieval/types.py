@@ -62,11 +62,9 @@ class Passage:
 
 @dataclass(frozen=True, slots=True)
 class Retrieval:
-    """What a search found: passages best first, and what the question was searched as."""
+    """What a search found: passages best first, and the sentences nearest the question."""
 
     passages: list[Passage]
-    tokens: list[str]
-    vector: list[float]
     # sentence id (`CHUNK:N`) -> cosine similarity, for the sentences nearest the question
     sentences: dict[str, float] = field(default_factory=dict)
 
