@@ -11,6 +11,10 @@ from retrieval.errors import IndexMissing
 from retrieval.settings import Settings
 from retrieval.types import Chunk
 
+# Candidates the HNSW search keeps while it walks the graph (Chroma's default is 100): with 60
+# sentences asked for, 100 left the nearest set, and so the decision on a borderline question,
+# varying from one build of the same collection to the next.
+EF_SEARCH = 400
 # The sentence collection is named after the chunk collection with this suffix.
 SENTENCES = "-sentences"
 _CHUNK_FIELDS = [f.name for f in dataclasses.fields(Chunk) if f.name != "text"]
@@ -80,7 +84,9 @@ class Store:
     def _open(self, name: str, create: bool) -> Any:
         if create:
             return self.client.get_or_create_collection(
-                name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+                name,
+                configuration={"hnsw": {"space": "cosine", "ef_search": EF_SEARCH}},
+                embedding_function=None,
             )
         if self.exists():
             return self.client.get_collection(name, embedding_function=None)
