@@ -62,7 +62,7 @@ def bench_ingest(settings: Settings) -> dict[str, Any]:
     """Build a fresh index in-process and report throughput."""
     chars = sum(
         len(p.read_text("utf-8", errors="replace"))
-        for p in discover(settings.data_dir, settings.ignored_names())
+        for p in discover(settings.data_dir, settings.ignore)
     )
     report = Ingester(settings, progress=False).run()
     return {
@@ -112,11 +112,7 @@ def bench_tutorial(settings: Settings, items: list[Item], rounds: int) -> dict[s
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     # The tutorial loads raw text (TextLoader): files the tutorial has no loader for are left out.
-    paths = [
-        p
-        for p in discover(settings.data_dir, settings.ignored_names())
-        if p.suffix in (".txt", ".md")
-    ]
+    paths = [p for p in discover(settings.data_dir, settings.ignore) if p.suffix in (".txt", ".md")]
     docs = [Document(p.read_text("utf-8"), metadata={"source": p.name}) for p in paths]
     started = time.perf_counter()
     splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(

@@ -64,8 +64,9 @@ def telegram(settings: Settings, qa: QA) -> list[Any]:
                 reply = api.sent()[-1]
                 buttons = [b for row in reply["reply_markup"]["inline_keyboard"] for b in row]
                 for b in (buttons[0], buttons[-1]):
+                    before = len(api.calls)
                     api.push(press(b["callback_data"], reply))
-                    api.wait_for(lambda a, n=len(api.calls): len(a.calls) > n + 1)
+                    api.wait_for(lambda a, n=before: len(a.calls) > n + 1)
             time.sleep(0.5)  # let every reply of the step arrive
             steps.append({"in": text, "out": _calls(api, start)})
     return steps

@@ -6,21 +6,25 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+from pydantic import ValidationError
 
-from bot.render import answer_text, not_found, signals_text
+from bot.render import signals_text
+from bot.terminal import answer_text, not_found
 from retrieval.errors import CiteqaError
-from retrieval.settings import Settings
-from retrieval.text import is_cjk_text
+from retrieval.settings import Settings, bad_setting
 from retrieval.types import Answer
+
+if TYPE_CHECKING:  # the core loads models: imported when a command needs it
+    from retrieval.qa import QA
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-def _qa(settings: Settings) -> Any:
+def _qa(settings: Settings) -> "QA":
     from ingest.chunking import CHUNKER
     from retrieval.qa import QA
 
@@ -49,12 +53,11 @@ def _emphasis(text: str) -> str:
     return click.style(text, bold=True, underline=True) if sys.stdout.isatty() else f"【{text}】"
 
 
-def _print_answer(qa: Any, answer: Answer) -> None:
-    chinese = is_cjk_text(answer.question)
+def _print_answer(qa: "QA", answer: Answer) -> None:
     if answer.abstained:
-        click.echo(not_found(chinese, sorted(set(qa.sources.values()))))
+        click.echo(not_found(answer.language, sorted(set(qa.sources.values()))))
     else:
-        click.echo(answer_text(answer, _emphasis, chinese))
+        click.echo(answer_text(answer, _emphasis))
 
 
 class Context:
@@ -73,8 +76,8 @@ def cli(ctx: click.Context, data_dir: Path | None, index_dir: Path | None) -> No
     overrides = {k: v for k, v in {"data_dir": data_dir, "index_dir": index_dir}.items() if v}
     try:
         ctx.obj = Context(Settings(**overrides))  # type: ignore[arg-type]
-    except ValueError as e:
-        raise click.ClickException(f"bad setting: {e}") from e
+    except ValidationError as e:
+        raise click.ClickException(bad_setting(e)) from None
 
 
 @cli.command()
@@ -149,12 +152,12 @@ def ask(
         sys.exit(1)
 
 
-def _source(qa: Any, doc: str | None) -> str | None:
+def _source(qa: "QA", doc: str | None) -> str | None:
     if not doc:
         return None
-    source: str | None = qa.searcher.resolve_source(doc)
+    source = qa.resolve_source(doc)
     if source is None:
-        known = ", ".join(qa.searcher.sources)
+        known = ", ".join(qa.documents)
         raise click.ClickException(f"no single document matches {doc!r}; known: {known}")
     return source
 
@@ -189,7 +192,8 @@ def bot_(obj: Context) -> None:
     from telegram import Update
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.telegram_app import build_application, check_token, configure_logging
+    from bot.telegram_app import build_application
+    from bot.telegram_logging import check_token, configure_logging
 
     settings = obj.settings
     token = settings.telegram_token.get_secret_value()
@@ -239,7 +243,7 @@ def sources(obj: Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("-v", "verbose", is_flag=True, help="Show each question's outcome.")
 @click.pass_obj
-def eval_(obj: Context, file: Any, as_json: bool, verbose: bool) -> None:
+def eval_(obj: Context, file: IO[str], as_json: bool, verbose: bool) -> None:
     """Measure retrieval and declines on a labelled JSONL question set."""
     from bot.evaluation import evaluate, load_items, summary
 

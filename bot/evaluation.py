@@ -3,11 +3,14 @@
 import json
 import time
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrieval.text import is_cjk_text, squash
+from retrieval.text import squash
+
+if TYPE_CHECKING:
+    from retrieval.qa import QA
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,7 @@ def first_hit(texts: list[str], gold: tuple[str, ...]) -> int | None:
     return None
 
 
-def evaluate(qa: Any, items: list[Item]) -> tuple[dict[str, Any], list[str]]:
+def evaluate(qa: "QA", items: list[Item]) -> tuple[dict[str, Any], list[str]]:
     """Run every question; return the metrics and one line per question."""
     ranks: list[int | None] = []
     english: list[int | None] = []
@@ -59,7 +62,7 @@ def evaluate(qa: Any, items: list[Item]) -> tuple[dict[str, Any], list[str]]:
         if item.answerable:
             ranks.append(rank)
             answered += not answer.abstained
-            if not is_cjk_text(item.q):
+            if answer.language != "zh":
                 english.append(rank)
         else:
             declined += answer.abstained

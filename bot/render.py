@@ -1,43 +1,112 @@
-"""Plain-text rendering of answers for the terminal."""
+"""Answers as styled runs: the one renderer core that the terminal and Telegram share.
 
-from collections.abc import Callable
+A run is a stretch of text in one style; the terminal prints runs with emphasis for bold
+(`bot/terminal.py`) and Telegram sends them as HTML (`bot/telegram_html.py`). What an answer
+says, its label, which sentences are marked and how a citation is headed live here only.
+"""
 
-from retrieval.types import Answer, Citation, Signals
+from dataclasses import dataclass
 
-Emphasis = Callable[[str], str]
+from bot.words import SENTENCE_GAP, say
+from retrieval.text import Language, sentence_spans
+from retrieval.types import Answer, Chunk, Citation, Signals
 
-
-def mark(citation: Citation, emphasis: Emphasis) -> str:
-    """Return the passage text with its answering sentences emphasised."""
-    text, out, pos = citation.text, [], 0
-    for start, end in citation.highlights:
-        out += [text[pos:start], emphasis(text[start:end])]
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
+EXCERPT_CHARS = 320
 
 
-def not_found(question_is_chinese: bool, titles: list[str]) -> str:
-    """Return the reply for a question the documents do not answer."""
-    if question_is_chinese:
-        head = "文档中没有找到这个问题的答案。"
-        tail = "本资料库包含：" if titles else ""
-    else:
-        head = "The documents do not answer this question."
-        tail = "The collection covers:" if titles else ""
-    return "\n".join([head, tail, *(f"  - {t}" for t in titles)]).rstrip()
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A stretch of text in one style: '' (plain), 'b', 'i' or 'code'."""
+
+    text: str
+    style: str = ""
 
 
-def answer_text(answer: Answer, emphasis: Emphasis, chinese: bool) -> str:
-    """Return the answer as terminal text: the answer line, then numbered citations."""
-    lines = [("答：" if chinese else "Answer: ") + answer.answer, ""]
-    for c in answer.citations:
-        where = f"{c.source}, chars {c.start}-{c.end}, score {c.score:.2f}"
-        lines.append(f"[{c.n}] {c.title}")
-        lines.append(f"    {c.locator or '-'}  ({where})")
-        lines.extend("    " + ln for ln in mark(c, emphasis).splitlines() if ln.strip())
-        lines.append("")
-    return "\n".join(lines).rstrip()
+Block = list[Run]
+
+
+def marked_runs(
+    text: str, highlights: tuple[tuple[int, int], ...], start: int = 0, end: int | None = None
+) -> Block:
+    """Return text[start:end] verbatim as runs, the highlighted spans bold."""
+    end = len(text) if end is None else end
+    runs: Block = []
+    pos = start
+    for s, e in highlights:
+        if s >= pos and e <= end:
+            runs += [Run(text[pos:s]), Run(text[s:e], "b")]
+            pos = e
+    return [*runs, Run(text[pos:end])]
+
+
+def excerpt(citation: Citation, budget: int = EXCERPT_CHARS) -> Block:
+    """Return the answering sentences with whole neighbouring sentences, up to `budget`."""
+    spans = sentence_spans(citation.text)
+    marked = [i for i, span in enumerate(spans) if span in citation.highlights] or [0]
+    lo, hi = marked[0], marked[-1]
+    size = sum(e - s for s, e in spans[lo : hi + 1])
+    while True:
+        grown = False
+        for i in (hi + 1, lo - 1):
+            if 0 <= i < len(spans) and size + spans[i][1] - spans[i][0] <= budget:
+                size += spans[i][1] - spans[i][0]
+                lo, hi = min(lo, i), max(hi, i)
+                grown = True
+        if not grown:
+            break
+    start, end = spans[lo][0], spans[hi][1]
+    runs: Block = [Run("… ")] if lo > 0 else []
+    runs += marked_runs(citation.text, citation.highlights, start, end)
+    return runs + ([Run(" …")] if hi < len(spans) - 1 else [])
+
+
+def answer_line(answer: Answer) -> Block:
+    """Return the labelled answer line."""
+    return [Run(say("answer", answer.language), "b"), Run(answer.answer)]
+
+
+def citation_title(citation: Citation) -> Run:
+    """Return the numbered title of a citation."""
+    return Run(f"[{citation.n}] {citation.title}", "b")
+
+
+def citation_head(citation: Citation) -> Block:
+    """Return the numbered title line and the locator of a citation."""
+    head: Block = [citation_title(citation)]
+    if citation.locator:
+        head += [Run("\n"), Run(citation.locator, "i")]
+    return [*head, Run("\n")]
+
+
+def answer_blocks(answer: Answer) -> list[Block]:
+    """Return the answer line, then each citation's head and excerpt."""
+    return [answer_line(answer)] + [citation_head(c) + excerpt(c) for c in answer.citations]
+
+
+def decline_head(lang: Language, titles: list[str]) -> list[str]:
+    """Return the decline and, when there are documents, the line that lists them."""
+    return [say("not_found", lang)] + ([say("covers", lang)] if titles else [])
+
+
+def decline_block(lang: Language, titles: list[str]) -> Block:
+    """Return the reply to a question the documents do not answer, with their titles."""
+    head = say("not_found", lang) + SENTENCE_GAP[lang] + say("covers", lang)
+    return [Run(head), *(Run(f"\n• {t}") for t in titles)]
+
+
+def passage_blocks(
+    chunk: Chunk, lang: Language, highlights: tuple[tuple[int, int], ...] = ()
+) -> list[Block]:
+    """Return a whole passage, answering sentences bold, with where it stands in its document."""
+    position = (
+        f"{chunk.source}，第 {chunk.start}–{chunk.end} 字"
+        if lang == "zh"
+        else f"{chunk.source}, characters {chunk.start}–{chunk.end}"
+    )
+    head: Block = [Run(chunk.title, "b"), Run("\n")]
+    if chunk.locator():
+        head += [Run(chunk.locator(), "i"), Run("\n")]
+    return [[*head, Run(position, "i")], marked_runs(chunk.text, highlights)]
 
 
 def signals_text(s: Signals, abstained: bool) -> str:

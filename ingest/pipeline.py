@@ -138,7 +138,7 @@ class Ingester:
         """Ingest every document; remove the chunks of deleted ones."""
         started = time.perf_counter()
         data_dir = self.settings.data_dir
-        files = discover(data_dir, self.settings.ignored_names())
+        files = discover(data_dir, self.settings.ignore)
         if not files:
             raise DataDirError(
                 f"no documents in {data_dir}: add {', '.join(supported_suffixes())} files"

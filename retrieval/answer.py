@@ -8,7 +8,7 @@ from statistics import fmean
 
 from retrieval.baseline import Baseline
 from retrieval.question import kind, offers
-from retrieval.text import sentence_spans
+from retrieval.text import Language, sentence_spans
 from retrieval.types import Answer, Citation, Passage, Retrieval, Signals
 
 SIGNAL_DEPTH = 3
@@ -118,18 +118,33 @@ def answerable(s: Signals) -> bool:
     return s.confidence >= DECISION[s.translated].threshold
 
 
-# When choosing the answer line: how much a sentence's similarity to the question counts
-# beside its term coverage, how much offering the kind of answer asked for (a person for
-# "who", a date for "when", ...) counts, and the discount per rank of a later passage.
-LINE_DENSE = 1.0
-LINE_KIND = 0.3
-LINE_RANK_DISCOUNT = 0.15
+@dataclass(frozen=True, slots=True)
+class Line:
+    """How the answer line and the marked sentences are chosen.
+
+    A sentence scores its term coverage, plus `dense` times its similarity to the question,
+    plus `kind` when it offers the kind of answer asked for (a person for "who", a date for
+    "when", ...); a passage's sentences lose `rank_discount` per rank below the first. The
+    line comes from the first `depth` passages; sentences within `marked` of a passage's best
+    are marked, at most `marks` of them.
+    """
+
+    dense: float = 1.0
+    kind: float = 0.3
+    rank_discount: float = 0.15
+    depth: int = SIGNAL_DEPTH
+    marked: float = 0.8
+    marks: int = 2
+
+
+LINE = Line()
 
 
 def best_sentences(
     passage: Passage,
     similarity: Sequence[float] | None = None,
     question: str = "",
+    line: Line = LINE,
 ) -> list[tuple[tuple[int, int], float]]:
     """Return the passage's sentence spans with how well each answers the question, best first."""
     text = passage.chunk.text
@@ -138,9 +153,9 @@ def best_sentences(
     for i, (span, cov) in enumerate(
         zip(sentence_spans(text), passage.sentence_coverage, strict=True)
     ):
-        score = cov + (LINE_DENSE * similarity[i] if similarity is not None else 0.0)
+        score = cov + (line.dense * similarity[i] if similarity is not None else 0.0)
         if wanted and offers(wanted, text[span[0] : span[1]], question):
-            score += LINE_KIND
+            score += line.kind
         scored.append((span, score))
     return sorted(scored, key=lambda x: -x[1])
 
@@ -165,23 +180,26 @@ def compose(
     question: str,
     found: Retrieval,
     k: int,
-    translated: bool,
+    lang: Language,
     similarity: Mapping[str, Sequence[float]] | None = None,
     baseline: Baseline | None = None,
+    line: Line = LINE,
 ) -> Answer:
     """Return the answer: the best sentence, and the top passages with it highlighted."""
-    sig = signals(found, translated, baseline)
+    sig = signals(found, lang != "zh", baseline)
     passages = found.passages
     if not passages or not answerable(sig):
-        return Answer(question, "", True, [], signals=sig)
+        return Answer(question, "", True, [], signals=sig, language=lang)
     citations: list[Citation] = []
     best: tuple[float, str] = (-math.inf, "")
     for n, p in enumerate(passages[:k], start=1):
-        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question)
+        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question, line)
         top_score = ranked[0][1] if ranked else 0.0
-        marks = tuple(sorted(span for span, sc in ranked if sc > 0 and sc >= 0.8 * top_score))[:2]
-        if ranked and n <= SIGNAL_DEPTH and top_score - LINE_RANK_DISCOUNT * (n - 1) > best[0]:
-            best = (top_score - LINE_RANK_DISCOUNT * (n - 1), _line(p.chunk.text, ranked[0][0]))
+        near = (span for span, sc in ranked if sc > 0 and sc >= line.marked * top_score)
+        marks = tuple(sorted(near))[: line.marks]
+        discounted = top_score - line.rank_discount * (n - 1)
+        if ranked and n <= line.depth and discounted > best[0]:
+            best = (discounted, _line(p.chunk.text, ranked[0][0]))
         citations.append(
             Citation(
                 n=n,
@@ -196,4 +214,4 @@ def compose(
                 chunk_id=p.chunk_id,
             )
         )
-    return Answer(question, best[1], False, citations, signals=sig)
+    return Answer(question, best[1], False, citations, signals=sig, language=lang)

@@ -12,7 +12,7 @@ from retrieval.baseline import Baseline, measure
 from retrieval.errors import BadQuestion
 from retrieval.search import Searcher
 from retrieval.settings import Settings
-from retrieval.text import is_cjk_text
+from retrieval.text import language
 from retrieval.types import Answer, Chunk, Retrieval
 
 
@@ -64,6 +64,15 @@ class QA:
         """Return source -> title of every indexed document."""
         return {c.source: c.title for c in self.searcher.lexical.chunks}
 
+    @property
+    def documents(self) -> list[str]:
+        """Return the indexed sources, sorted."""
+        return self.searcher.sources
+
+    def resolve_source(self, name: str) -> str | None:
+        """Return the one source a user's document name refers to, if exactly one."""
+        return self.searcher.resolve_source(name)
+
     def chunk(self, chunk_id: str) -> Chunk | None:
         """Return an indexed chunk by id, or None if the index no longer holds it."""
         lexical = self.searcher.lexical
@@ -96,13 +105,11 @@ class QA:
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
         timings: dict[str, float] = {}
-        found = self.searcher.search(question, source, speaker, timings)
+        lang = language(question)
+        found = self.searcher.search(question, source, speaker, timings, lang=lang)
         retrieved = time.perf_counter()
         similarity = self.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
-        translated = not is_cjk_text(question)
-        answer = compose(
-            question, found, k or self.settings.top_k, translated, similarity, self.baseline
-        )
+        answer = compose(question, found, k or self.settings.top_k, lang, similarity, self.baseline)
         done = time.perf_counter()
         answer.timings_ms.update(
             {name: round(v * 1000, 2) for name, v in timings.items()}

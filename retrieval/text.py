@@ -3,7 +3,7 @@
 import re
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{CJK}]")
@@ -151,6 +151,14 @@ STOPWORDS = frozenset(
         "about",
     ]
 )
+
+
+Language = Literal["zh", "en"]
+
+
+def language(text: str) -> Language:
+    """Return "zh" for a text in Chinese, else "en": the one rule for a question's language."""
+    return "zh" if is_cjk_text(text) else "en"
 
 
 def is_cjk_text(text: str, share: float = 0.2) -> bool:

@@ -3,6 +3,8 @@
 import hashlib
 from dataclasses import dataclass, field
 
+from retrieval.text import Language
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
@@ -114,3 +116,4 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     signals: Signals | None = None
+    language: Language = "en"  # the question's, decided once by `retrieval.text.language`

@@ -162,8 +162,9 @@ class FakeBotAPI:
 def running(token: str, settings: Settings, qa: Any, **telegram: str) -> Iterator[FakeBotAPI]:
     """Run the production Application on its own event loop, polling a fake Bot API."""
     with FakeBotAPI(token) as api:
-        configured = settings.model_copy(
-            update={"telegram_token": SecretStr(token), "telegram_base_url": api.base_url}
+        configured = Settings.model_validate(
+            settings.model_dump()
+            | {"telegram_token": SecretStr(token), "telegram_base_url": api.base_url}
             | {f"telegram_{k}": v for k, v in telegram.items()}
         )
         application = build_application(configured, qa)

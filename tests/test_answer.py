@@ -63,8 +63,8 @@ def test_decision_is_monotonic_in_each_positive_weight() -> None:
 
 
 def test_strong_evidence_is_answered_and_weak_declined() -> None:
-    strong = compose("会议在哪里举办？", Retrieval([STRONG, WEAK]), 5, False, None, BASELINE)
-    weak = compose("明天天气怎么样？", Retrieval([WEAK]), 5, False, None, BASELINE)
+    strong = compose("会议在哪里举办？", Retrieval([STRONG, WEAK]), 5, "zh", None, BASELINE)
+    weak = compose("明天天气怎么样？", Retrieval([WEAK]), 5, "zh", None, BASELINE)
     assert not strong.abstained and strong.citations[0].source == "doc0.md"
     assert weak.abstained and weak.citations == [] and weak.answer == ""
     assert strong.signals and weak.signals
@@ -72,7 +72,7 @@ def test_strong_evidence_is_answered_and_weak_declined() -> None:
 
 
 def test_nothing_found_is_declined() -> None:
-    assert compose("问题", Retrieval([]), 5, False).abstained
+    assert compose("问题", Retrieval([]), 5, "zh").abstained
 
 
 def test_the_same_scores_weigh_less_in_a_collection_where_they_are_common() -> None:
@@ -89,7 +89,7 @@ def test_baseline_reads_only_its_own_features() -> None:
 
 
 def test_answer_line_is_the_sentence_that_covers_the_question() -> None:
-    answer = compose("会议在哪里举办？", Retrieval([STRONG]), 5, False, None, BASELINE)
+    answer = compose("会议在哪里举办？", Retrieval([STRONG]), 5, "zh", None, BASELINE)
     assert answer.answer == "芬兰赫尔辛基被选为会议举办地。"
     ((start, end),) = answer.citations[0].highlights
     assert STRONG.chunk.text[start:end] == answer.answer
@@ -122,5 +122,5 @@ def test_answer_line_prefers_a_sentence_offering_what_was_asked() -> None:
 def test_a_sentence_pointing_back_brings_its_antecedent() -> None:
     text = "特别室用于高压氧治疗。这些设备有时被用来治疗一氧化碳中毒。"
     p = _passage(text, sentence_coverage=(0.0, 0.8), coverage=0.8)
-    answer = compose("什么设备用于治疗一氧化碳中毒？", Retrieval([p]), 5, False, None, BASELINE)
+    answer = compose("什么设备用于治疗一氧化碳中毒？", Retrieval([p]), 5, "zh", None, BASELINE)
     assert answer.answer == text

@@ -108,7 +108,7 @@ def test_missing_index_and_data_dir_are_clear(tmp_path: Path) -> None:
 
 def test_filters_by_document_and_speaker(hashed: Settings) -> None:
     qa = QA(hashed)
-    source = qa.searcher.resolve_source("g21")
+    source = qa.resolve_source("g21")
     assert source == "cd-2018-g21-negative-security-assurances.txt"
     answer = qa.ask("消极安全保证", source=source)
     assert {c.source for c in answer.citations} == {source}

@@ -2,15 +2,8 @@
 
 import pytest
 
-from bot.telegram_html import (
-    LIMIT,
-    Run,
-    answer_blocks,
-    excerpt,
-    render,
-    split,
-    utf16_len,
-)
+from bot.render import Run, answer_blocks, excerpt
+from bot.telegram_html import LIMIT, render, split, utf16_len
 from retrieval.types import Answer, Citation
 from tests.botapi import visible
 
@@ -72,8 +65,10 @@ def test_excerpt_keeps_whole_sentences_and_bolds_the_answer() -> None:
 
 def test_answer_blocks_escape_titles_and_number_citations() -> None:
     text = HOSTILE + "答案在这里。"
-    answer = Answer("q", "答案在这里。", False, [citation(text, ((len(HOSTILE), len(text)),))])
-    messages = split(answer_blocks(answer, chinese=True))
+    answer = Answer(
+        "q", "答案在这里。", False, [citation(text, ((len(HOSTILE), len(text)),))], language="zh"
+    )
+    messages = split(answer_blocks(answer))
     shown = visible(messages[0])
     assert shown.startswith("答：答案在这里。")
     assert "[1] Title <&>" in shown and "发言人(国家)" in shown

@@ -1,0 +1,62 @@
+"""What the front ends say, in English and Chinese: one source for every fixed text."""
+
+from typing import Any
+
+from retrieval.text import Language
+
+WORDS: dict[str, dict[Language, str]] = {
+    "intro": {
+        "en": "I answer questions from a document collection with the exact passages I found, "
+        "each cited. Ask in English or Chinese.",
+        "zh": "我根据文档库回答问题，给出找到的原文段落并逐条注明出处。可以用中文或英文提问。",
+    },
+    "docs": {"en": "Documents I know:", "zh": "我掌握的文档："},
+    "how": {
+        "en": "Just type a question. In groups use /ask QUESTION, mention me, or reply to me.\n"
+        "/sources lists the documents, /doc NAME restricts questions to one (/doc alone "
+        "clears it), /why shows the scores behind the last answer.",
+        "zh": "直接输入问题即可。在群组中请用 /ask 问题、@我 或回复我的消息。\n"
+        "/sources 列出文档，/doc 名称 只在该文档中查找（单独 /doc 取消），"
+        "/why 显示上一个回答的检索分数。",
+    },
+    "ask_usage": {"en": "Usage: /ask QUESTION", "zh": "用法：/ask 问题"},
+    "answer": {"en": "Answer: ", "zh": "答："},
+    "not_found": {
+        "en": "The documents do not answer this question.",
+        "zh": "文档中没有找到这个问题的答案。",
+    },
+    "covers": {"en": "The collection covers:", "zh": "本资料库包含："},
+    "text_only": {"en": "I can only answer text questions.", "zh": "我只能回答文字问题。"},
+    "denied": {
+        "en": "Sorry, this bot is private. Ask its operator to add you.",
+        "zh": "抱歉，这是一个私有机器人。请联系管理员把您加入名单。",
+    },
+    "slow_down": {
+        "en": "You are asking faster than I can take ({rate}). Try again in {wait} s.",
+        "zh": "提问太频繁了（{rate}）。请 {wait} 秒后再试。",
+    },
+    "doc_set": {"en": "Questions now search only: {title}", "zh": "现在只在此文档中查找：{title}"},
+    "doc_cleared": {"en": "Questions now search all documents.", "zh": "现在在全部文档中查找。"},
+    "doc_unknown": {
+        "en": "No single document matches {name!r}. Use /sources to see the names.",
+        "zh": "没有唯一匹配 {name!r} 的文档。请用 /sources 查看文档名。",
+    },
+    "no_last": {"en": "Ask a question first.", "zh": "请先提一个问题。"},
+    "expired": {
+        "en": "This button has expired: ask the question again.",
+        "zh": "此按钮已过期，请重新提问。",
+    },
+    "no_more": {"en": "No further passages.", "zh": "没有更多段落了。"},
+    "more": {"en": "More results", "zh": "更多结果"},
+    "error": {
+        "en": "Sorry, something went wrong on my side. Please try again.",
+        "zh": "抱歉，我这边出了问题，请再试一次。",
+    },
+}
+# How two sentences are joined on one line: Chinese needs no space after its full stop.
+SENTENCE_GAP: dict[Language, str] = {"en": " ", "zh": ""}
+
+
+def say(key: str, lang: Language, **values: Any) -> str:
+    """Return the front ends' own words in the user's language."""
+    return WORDS[key][lang].format(**values)
