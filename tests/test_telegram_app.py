@@ -262,3 +262,17 @@ def test_cli_bot_with_a_bad_token_stops_with_one_line(real_index: Settings) -> N
     last = err.strip().splitlines()[-1]
     assert last.startswith("Error: Telegram rejected the bot token")
     assert "revoked-token" not in err and "Traceback" not in err
+
+
+def test_passage_buttons_keep_working_after_a_restart(real_index: Settings, qa: QA) -> None:
+    item = labelled("c07")
+    with running(TOKEN, real_index, qa) as api:
+        api.push(message(item["q"]))
+        api.wait_for(lambda a: len(html_replies(a)) >= 1)
+        reply = html_replies(api)[0]
+    first = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    with running(TOKEN, real_index, qa) as restarted:  # a new Application: nothing in memory
+        restarted.push(press(first, reply))
+        restarted.wait_for(lambda a: len(html_replies(a)) >= 1)
+        full = visible(html_replies(restarted)[0]["text"])
+        assert any(squash(g) in squash(full) for g in item["gold"])
