@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -294,11 +295,12 @@ def _query(update: Update) -> CallbackQuery:
     return update.callback_query
 
 
-def _match(context: Context) -> Any:
+def _match(context: Context) -> "re.Match[str]":
     """Return the match of the handler's pattern (set for pattern handlers only)."""
-    if context.match is None:
+    found = context.match
+    if not isinstance(found, re.Match):
         raise ValueError("a button handler was routed without its pattern")
-    return context.match
+    return found
 
 
 def _shown(query: CallbackQuery) -> Message | None:

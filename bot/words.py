@@ -1,7 +1,5 @@
 """What the front ends say, in English and Chinese: one source for every fixed text."""
 
-from typing import Any
-
 from retrieval.text import Language
 
 WORDS: dict[str, dict[Language, str]] = {
@@ -57,6 +55,6 @@ WORDS: dict[str, dict[Language, str]] = {
 SENTENCE_GAP: dict[Language, str] = {"en": " ", "zh": ""}
 
 
-def say(key: str, lang: Language, **values: Any) -> str:
+def say(key: str, lang: Language, **values: object) -> str:
     """Return the front ends' own words in the user's language."""
     return WORDS[key][lang].format(**values)
