@@ -18,6 +18,7 @@ from retrieval.settings import Settings, bad_setting
 from retrieval.types import Answer
 
 if TYPE_CHECKING:  # the core loads models: imported when a command needs it
+    from retrieval.conversation import Conversation
     from retrieval.qa import QA
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -163,11 +164,30 @@ def _source(qa: "QA", doc: str | None) -> str | None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Read questions from stdin, print JSON.")
 @click.pass_obj
-def chat(obj: Context) -> None:
-    """Ask questions interactively (empty line or Ctrl-D to quit)."""
+def chat(obj: Context, as_json: bool) -> None:
+    """Ask questions that may follow up on earlier ones; /new starts over.
+
+    Interactive by default (empty line or Ctrl-D quits). With --json: one question a line
+    from stdin, one JSON line per question: the `ask --json` shape plus "asked_as", the
+    text searched (the question with the conversation's context when it was a follow-up).
+    """
+    from retrieval.conversation import Conversation
+
     qa = _qa(obj.settings)
-    click.echo(f"citeqa: {len(qa.sources)} documents. Ask in Chinese or English; empty line quits.")
+    conversation = Conversation()
+    if as_json:
+        for line in sys.stdin:
+            if line.strip() == "/new":
+                conversation.clear()
+            elif line.strip():
+                click.echo(json.dumps(_chat_turn(qa, conversation, line), ensure_ascii=False))
+        return
+    click.echo(
+        f"citeqa: {len(qa.sources)} documents. Ask in Chinese or English; follow-up questions "
+        "keep the conversation's subject, /new starts over; empty line quits."
+    )
     while True:
         try:
             question = input("? ")
@@ -176,11 +196,30 @@ def chat(obj: Context) -> None:
             return
         if not question.strip():
             return
+        if question.strip() == "/new":
+            conversation.clear()
+            click.echo("New conversation.\n")
+            continue
         try:
-            _print_answer(qa, qa.ask(question))
+            answer = qa.ask(question, history=conversation.history())
         except CiteqaError as e:
-            click.echo(str(e))
+            click.echo(f"{e}\n")
+            continue
+        conversation.add(answer)
+        if answer.asked_as != answer.question:
+            click.echo(f"(searched as: {answer.asked_as})")
+        _print_answer(qa, answer)
         click.echo()
+
+
+def _chat_turn(qa: "QA", conversation: "Conversation", line: str) -> dict[str, Any]:
+    """Answer one line of `chat --json` and remember it; an error is reported in the line."""
+    try:
+        answer = qa.ask(line, history=conversation.history())
+    except CiteqaError as e:
+        return {"question": line.strip(), "error": str(e)}
+    conversation.add(answer)
+    return answer_json(answer) | {"asked_as": answer.asked_as}
 
 
 @cli.command(name="bot")

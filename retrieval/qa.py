@@ -4,11 +4,14 @@ import contextlib
 import re
 import time
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import replace
 
 from langchain_core.embeddings import Embeddings
 
 from retrieval.answer import BASELINED, REFERENCE, SIGNAL_DEPTH, compose, features, signals
 from retrieval.baseline import Baseline, measure
+from retrieval.conversation import Resolved, Turn, resolve
 from retrieval.errors import BadQuestion
 from retrieval.search import Searcher
 from retrieval.settings import Settings
@@ -87,11 +90,25 @@ class QA:
         return counts
 
     def retrieve(
-        self, question: str, source: str | None = None, speaker: str | None = None
+        self,
+        question: str,
+        source: str | None = None,
+        speaker: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> Retrieval:
         """Return ranked passages for a question without composing an answer."""
+        question = clean_question(question, self.settings.max_question_chars)
+        resolved = resolve(question, history, self.searcher.lexical.idf)
         return self.searcher.search(
-            clean_question(question, self.settings.max_question_chars), source, speaker
+            resolved.text, source, speaker, lang=language(question), prefer=resolved.prefer
+        )
+
+    def resolve(self, question: str, history: Sequence[Turn] = ()) -> Resolved:
+        """Return what to search for a question after the conversation's earlier turns."""
+        return resolve(
+            clean_question(question, self.settings.max_question_chars),
+            history,
+            self.searcher.lexical.idf,
         )
 
     def ask(
@@ -100,16 +117,22 @@ class QA:
         k: int | None = None,
         source: str | None = None,
         speaker: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
-        """Answer a question with cited passages, or decline."""
+        """Answer a question with cited passages, or decline; `history` holds the
+        conversation's earlier turns, oldest first, for follow-up questions."""
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
+        resolved = resolve(question, history, self.searcher.lexical.idf)
         timings: dict[str, float] = {}
-        lang = language(question)
-        found = self.searcher.search(question, source, speaker, timings, lang=lang)
+        lang = language(question)  # the user's: a follow-up may carry words of another language
+        found = self.searcher.search(
+            resolved.text, source, speaker, timings, lang=lang, prefer=resolved.prefer
+        )
         retrieved = time.perf_counter()
         similarity = self.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
         answer = compose(question, found, k or self.settings.top_k, lang, similarity, self.baseline)
+        answer = replace(answer, asked_as=resolved.text)
         done = time.perf_counter()
         answer.timings_ms.update(
             {name: round(v * 1000, 2) for name, v in timings.items()}

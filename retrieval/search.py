@@ -54,6 +54,8 @@ class Ranking:
     rrf_k: int  # reciprocal rank fusion's k
     rerank_depth: int  # how many fused passages the rerank reorders
     rerank: Mapping[Language, Rerank]
+    # Added in the rerank to passages of the documents a follow-up's previous answer cited.
+    prefer: float
 
 
 # Chosen on ../shared/eval/dev.jsonl and XQuAD-even (bench/public.py). An English question
@@ -66,6 +68,7 @@ RANKING = Ranking(
     lexical_weight=MappingProxyType({"zh": 1.0, "en": 0.5}),
     rrf_k=60,
     rerank_depth=30,
+    prefer=0.2,
     rerank=MappingProxyType(
         {
             "zh": Rerank(
@@ -167,11 +170,13 @@ class Searcher:
         timings: dict[str, float] | None = None,
         exclude: str | None = None,
         lang: Language | None = None,
+        prefer: Sequence[str] = (),
     ) -> Retrieval:
         """Return fused candidate passages, best first, with what the question was searched as.
 
         `source` and `speaker` keep only passages of that document or speaker; `exclude`
-        leaves one document out; `lang` is the question's language (decided here if None).
+        leaves one document out; `lang` is the question's language (decided here if None);
+        passages of the documents in `prefer` gain `Ranking.prefer` in the rerank.
         """
         r = self.ranking
         lang = lang or language(question)
@@ -205,7 +210,8 @@ class Searcher:
         weights = self.lexical.weights(terms)
         passages = self._passages(fused[: r.candidates], dense, sentences, lexical, weights)
         top = fused[0][1] if fused else 1.0
-        passages = rerank(passages, top, r.rerank[lang], r.rerank_depth)
+        bonus = {s: r.prefer for s in prefer}
+        passages = rerank(passages, top, r.rerank[lang], r.rerank_depth, bonus)
         if timings is not None:
             timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
         return Retrieval(passages, sentence_hits)
@@ -259,9 +265,19 @@ class Searcher:
         return out
 
 
-def rerank(passages: list[Passage], top: float, weights: Rerank, depth: int) -> list[Passage]:
-    """Reorder the first `depth` passages by fused score, question coverage and similarity."""
-    head = sorted(passages[:depth], key=lambda p: -weights.score(p, top))
+def rerank(
+    passages: list[Passage],
+    top: float,
+    weights: Rerank,
+    depth: int,
+    bonus: Mapping[str, float] | None = None,
+) -> list[Passage]:
+    """Reorder the first `depth` passages by fused score, question coverage and similarity,
+    plus a `bonus` by document."""
+    extra = bonus or {}
+    head = sorted(
+        passages[:depth], key=lambda p: -(weights.score(p, top) + extra.get(p.chunk.source, 0.0))
+    )
     return head + passages[depth:]
 
 

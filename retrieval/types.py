@@ -117,3 +117,4 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     signals: Signals | None = None
     language: Language = "en"  # the question's, decided once by `retrieval.text.language`
+    asked_as: str = ""  # what was searched: the question, or with a follow-up's context
