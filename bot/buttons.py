@@ -10,6 +10,8 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from retrieval.conversation import Turn
+
 REMEMBERED = 1000  # questions kept for "more results" buttons, across all chats
 
 
@@ -53,10 +55,12 @@ class MoreButton:
 
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """A question as asked, for "more results": its text and the document it was limited to."""
+    """A question as asked, for "more results": its text, the document it was limited to and
+    the conversation it followed, so that the next page continues the same ranking."""
 
     text: str
     source: str | None
+    history: tuple[Turn, ...] = ()
 
 
 class Questions:

@@ -7,6 +7,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrieval.conversation import Turn
 from retrieval.text import squash
 
 if TYPE_CHECKING:
@@ -107,3 +108,53 @@ def summary(m: dict[str, Any]) -> str:
             f"latency p50 {m['latency_ms_p50']:.1f} ms   p95 {m['latency_ms_p95']:.1f} ms",
         ]
     )
+
+
+def outcome(qa: "QA", question: str, gold: list[str], history: list[Turn]) -> dict[str, Any]:
+    """Return ranks and the decision for one question asked after `history`."""
+    answer = qa.ask(question, history=history)
+    ranked = qa.retrieve(question, history=history).passages
+    return {
+        "rank": first_hit([p.chunk.text for p in ranked[:10]], tuple(gold)) if gold else None,
+        "cited": first_hit([c.text for c in answer.citations], tuple(gold)) if gold else None,
+        "answered": not answer.abstained,
+        "asked_as": answer.asked_as,
+        "answer": answer,
+    }
+
+
+def run_conversations(qa: "QA", conversations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ask every conversation; return one row per later turn."""
+    rows = []
+    for conv in conversations:
+        history: list[Turn] = []
+        for i, turn in enumerate(conv["turns"]):
+            got = outcome(qa, turn["q"], turn["gold"], history)
+            if i:
+                row = {"id": conv["id"], "kind": turn["kind"], "q": turn["q"], "context": got}
+                row["alone"] = outcome(qa, turn["q"], turn["gold"], [])
+                if turn.get("full"):
+                    row["full"] = outcome(qa, turn["full"], turn["gold"], [])
+                rows.append(row)
+            history.append(Turn.of(got["answer"]))
+    return rows
+
+
+def conversation_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the table: per kind of turn and way of asking."""
+    out: dict[str, Any] = {}
+    for kind in ("followup", "switch", "unanswerable"):
+        part = [r for r in rows if r["kind"] == kind]
+        for way in ("context", "alone", "full"):
+            got = [r[way] for r in part if way in r]
+            if not got:
+                continue
+            n = len(got)
+            out[f"{kind}/{way}"] = {
+                "n": n,
+                "hit@1": round(sum(g["rank"] == 1 for g in got) / n, 3),
+                "hit@5": round(sum(bool(g["rank"]) and g["rank"] <= 5 for g in got) / n, 3),
+                "cited@5": round(sum(bool(g["cited"]) for g in got) / n, 3),
+                "answered": round(sum(g["answered"] for g in got) / n, 3),
+            }
+    return out

@@ -5,7 +5,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from telegram import (
@@ -37,6 +37,7 @@ from bot.buttons import Asked, MoreButton, PassageButton, Questions
 from bot.render import Block, Run, answer_blocks, decline_block, passage_blocks, signals_text
 from bot.telegram_html import split
 from bot.words import say
+from retrieval.conversation import Conversation
 from retrieval.errors import BadQuestion
 from retrieval.settings import Settings
 from retrieval.text import Language, language, sentence_spans
@@ -50,10 +51,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ChatState:
-    """What a chat's next questions depend on: its document filter and its last answer."""
+    """What a chat's next questions depend on: its document filter, its last answer and the
+    conversation of each member (one in a private chat)."""
 
     doc: str | None = None
     last: Answer | None = None
+    conversations: dict[int, Conversation] = field(default_factory=dict)
+
+    def conversation(self, user_id: int) -> Conversation:
+        """Return a member's conversation, started on first use."""
+        return self.conversations.setdefault(user_id, Conversation())
 
 
 class BotState:
@@ -148,13 +155,24 @@ async def doc(update: Update, context: Context) -> None:
     await _message(update).reply_text(say("doc_set", lang, title=qa.sources[source]))
 
 
+async def new_conversation(update: Update, context: Context) -> None:
+    """Forget the user's earlier questions: the next one starts a new conversation."""
+    _state(context).conversation(_user_id(update)).clear()
+    await _message(update).reply_text(say("new_conversation", _lang(update)))
+
+
 async def why(update: Update, context: Context) -> None:
     """Show the retrieval scores and signals behind the chat's last answer."""
     last = _state(context).last
     if last is None or last.signals is None:
         await _message(update).reply_text(say("no_last", _lang(update)))
         return
-    runs: Block = [Run(last.question, "b"), Run(f"\n{signals_text(last.signals, last.abstained)}")]
+    runs: Block = [Run(last.question, "b")]
+    if last.asked_as and last.asked_as != last.question:
+        runs.append(
+            Run("\n" + say("searched_as", _lang(update, last.question), text=last.asked_as), "i")
+        )
+    runs.append(Run(f"\n{signals_text(last.signals, last.abstained)}"))
     for c in last.citations:
         runs += [Run(f"\n[{c.n}] "), Run(f"{c.source} {c.start}-{c.end}", "code")]
         runs.append(Run(f" score {c.score:.3f}"))
@@ -212,9 +230,7 @@ async def show_more(update: Update, context: Context) -> None:
     await query.answer()
     if shown is None:
         return
-    await _answer(
-        update, context, asked.text, source=asked.source, offset=button.offset, reply_to=shown
-    )
+    await _answer(update, context, asked, offset=button.offset, reply_to=shown)
     markup = shown.reply_markup
     if markup is not None:  # the press is spent: keep the passage buttons only
         await query.edit_message_reply_markup(InlineKeyboardMarkup(markup.inline_keyboard[:-1]))
@@ -228,15 +244,19 @@ async def expired(update: Update, context: Context) -> None:
 async def _answer(
     update: Update,
     context: Context,
-    text: str,
-    source: str | None = None,
+    asked: str | Asked,
     offset: int = 0,
     reply_to: Message | None = None,
 ) -> None:
-    """Retrieve off the event loop and reply with cited passages, or a plain decline."""
+    """Retrieve off the event loop and reply with cited passages, or a plain decline.
+
+    A new question (text) follows the user's conversation; a "more results" press (`Asked`)
+    repeats the question it continues, with the same conversation.
+    """
     message = reply_to or _message(update)
+    text = asked if isinstance(asked, str) else asked.text
     lang = _lang(update, text)
-    user_id = update.effective_user.id if update.effective_user else 0
+    user_id = _user_id(update)
     access = context.bot_data.access
     wait = access.wait(user_id)
     if wait:
@@ -244,17 +264,24 @@ async def _answer(
         return
     await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
     qa = context.bot_data.qa
-    source = source or _state(context).doc
+    state = _state(context)
+    conversation = state.conversation(user_id)
+    if isinstance(asked, str):
+        asked = Asked(text, state.doc, tuple(conversation.history()))
     k = qa.settings.top_k + offset
     try:
-        answer = await asyncio.to_thread(qa.ask, text, k, source)
+        answer = await asyncio.to_thread(qa.ask, text, k, asked.source, None, asked.history)
     except BadQuestion as e:
         await message.reply_text(str(e))
         return
     if offset == 0:
-        _state(context).last = answer
+        state.last = answer
+        conversation.add(answer)
+    searched: list[Block] = []
+    if offset == 0 and answer.asked_as != answer.question:
+        searched = [[Run(say("searched_as", lang, text=answer.asked_as), "i")]]
     if answer.abstained:
-        await _send(message, [decline_block(lang, _titles_of(context))])
+        await _send(message, [*searched, decline_block(lang, _titles_of(context))])
         return
     page = dataclasses.replace(answer, citations=answer.citations[offset:], language=lang)
     if not page.citations:
@@ -263,8 +290,8 @@ async def _answer(
     blocks = answer_blocks(page)[1 if offset else 0 :]  # the answer line was sent
     more = None
     if len(answer.citations) == k:
-        more = MoreButton(context.bot_data.questions.remember(Asked(text, source)), k)
-    await _send(message, blocks, _keyboard(page, more, lang))
+        more = MoreButton(context.bot_data.questions.remember(asked), k)
+    await _send(message, [*searched, *blocks], _keyboard(page, more, lang))
 
 
 def _keyboard(answer: Answer, more: MoreButton | None, lang: Language) -> InlineKeyboardMarkup:
@@ -280,6 +307,10 @@ def _keyboard(answer: Answer, more: MoreButton | None, lang: Language) -> Inline
     if more is not None:
         rows.append([InlineKeyboardButton(say("more", lang) + " ▸", callback_data=more.data())])
     return InlineKeyboardMarkup(rows)
+
+
+def _user_id(update: Update) -> int:
+    return update.effective_user.id if update.effective_user else 0
 
 
 def _message(update: Update) -> Message:
@@ -357,6 +388,7 @@ COMMANDS: list[tuple[str, Handler, str]] = [
     ("ask", ask_command, "Ask a question (in groups)"),
     ("doc", doc, "Restrict questions to one document; alone: clear"),
     ("why", why, "The scores behind the last answer"),
+    ("new", new_conversation, "Start a new conversation (forget earlier questions)"),
 ]
 
 

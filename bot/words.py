@@ -11,9 +11,12 @@ WORDS: dict[str, dict[Language, str]] = {
     "docs": {"en": "Documents I know:", "zh": "我掌握的文档："},
     "how": {
         "en": "Just type a question. In groups use /ask QUESTION, mention me, or reply to me.\n"
+        'Follow-up questions ("Why was it never held?", "And the second one?") keep the '
+        "subject of the conversation; /new starts over.\n"
         "/sources lists the documents, /doc NAME restricts questions to one (/doc alone "
         "clears it), /why shows the scores behind the last answer.",
         "zh": "直接输入问题即可。在群组中请用 /ask 问题、@我 或回复我的消息。\n"
+        "追问（如“那次会议为什么没有开成？”“第二届呢？”）会沿用对话的主题；/new 开始新的对话。\n"
         "/sources 列出文档，/doc 名称 只在该文档中查找（单独 /doc 取消），"
         "/why 显示上一个回答的检索分数。",
     },
@@ -38,6 +41,11 @@ WORDS: dict[str, dict[Language, str]] = {
     "doc_unknown": {
         "en": "No single document matches {name!r}. Use /sources to see the names.",
         "zh": "没有唯一匹配 {name!r} 的文档。请用 /sources 查看文档名。",
+    },
+    "searched_as": {"en": "Searched as: {text}", "zh": "按此检索：{text}"},
+    "new_conversation": {
+        "en": "New conversation: the next question starts fresh.",
+        "zh": "已开始新的对话：下一个问题将重新开始。",
     },
     "no_last": {"en": "Ask a question first.", "zh": "请先提一个问题。"},
     "expired": {

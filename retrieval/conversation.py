@@ -25,7 +25,9 @@ _NOT_POINTING_ZH = re.compile(
 _ELLIPTICAL_ZH = re.compile(r"呢[？?]?\s*$|^(?:那么?|还有|另外|而|并且|以及)")
 _POINTING_EN = re.compile(
     r"\b(?:it|its|they|them|their|theirs|he|him|his|she|her|these|those|there|then|"
-    r"the same|the latter|the former|this one|that one|that (?:meeting|conference|session|"
+    r"the same|the latter|the former|this one|that one|"
+    r"the (?:first|second|third|fourth|last|next|previous|other) ones?|"
+    r"that (?:meeting|conference|session|"
     r"statement|treaty|zone|resolution|decision|country|group|proposal|initiative|plan|year)|"
     r"this (?:meeting|conference|session|statement|treaty|zone|resolution|decision|country|"
     r"group|proposal|initiative|plan|year))\b",
@@ -72,11 +74,15 @@ _ASKING = frozenset(
         "according",
     ]
 )
+# Interrogatives whose next word is the kind of thing asked for ("哪个城市", "which treaty").
+_WHICH = frozenset(
+    ["什么", "哪个", "哪些", "哪", "几", "多少", "哪一", "哪家", "哪位", "which", "what", "whose"]
+)
 _QUESTION_WORDS = frozenset(["时候", "时间", "哪一天", "哪一年", "问题", "情况", "方面"])
 _NAME_TAGS = ("nr", "ns", "nt", "nz")
 POINTING_WITHIN = 5  # a Chinese pronoun points back when in a clause's first characters
 SHORT_ZH = 7  # a Chinese question of at most this many characters (without 呢？) is elliptical
-SHORT_EN = 3  # an English question with at most this many words of its own is elliptical
+SHORT_EN = 2  # an English question with at most this many words of its own is elliptical
 CARRIED = 4  # salient words carried over from the previous question
 ANSWER_WORDS = 2  # ... and from its answer line
 IDLE_SECONDS = 30 * 60
@@ -121,9 +127,14 @@ def points_back(question: str) -> bool:
 def is_elliptical(question: str) -> bool:
     """Return True when a question leaves its subject out: "卡塔尔呢？", "What about Qatar?"."""
     if _CJK_RE.search(question):
-        own = re.sub(r"[？?。！!，,\s]|呢", "", question)
-        return bool(_ELLIPTICAL_ZH.search(question)) or len(own) <= SHORT_ZH
-    return bool(_ELLIPTICAL_EN.search(question)) or len(tokenize(question)) <= SHORT_EN
+        if _ELLIPTICAL_ZH.search(question):
+            return True
+        short = len(re.sub(r"[？?。！!，,\s]", "", question)) <= SHORT_ZH
+    else:
+        if _ELLIPTICAL_EN.search(question):
+            return True
+        short = len(tokenize(question)) <= SHORT_EN
+    return short and not salient(question)  # a short question naming its own subject stands
 
 
 def is_followup(question: str) -> bool:
@@ -145,7 +156,7 @@ def salient(text: str) -> list[tuple[str, str]]:
         word = word.strip()
         if not word or tag == "x":
             continue
-        asked, previous = previous.lower() in _ASKING, word
+        asked, previous = previous.lower() in _WHICH, word
         opening, first_english = first_english and tag == "eng", first_english and tag != "eng"
         key = word.lower()
         if asked or key in seen or key in _ASKING or key in _QUESTION_WORDS:
@@ -223,8 +234,8 @@ def resolve(
 class Conversation:
     """One chat's (or one group member's) recent turns; forgotten after `idle` seconds."""
 
-    def __init__(self, size: int = TURNS, idle: float = IDLE_SECONDS) -> None:
-        self.idle = idle
+    def __init__(self, size: int = TURNS, idle: float | None = None) -> None:
+        self.idle = IDLE_SECONDS if idle is None else idle
         self.turns: deque[Turn] = deque(maxlen=size)
         self.last = 0.0
 

@@ -1,12 +1,13 @@
 """The default model over the real corpus, on the labelled questions."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.evaluation import evaluate, load_items
+from bot.evaluation import conversation_summary, evaluate, load_items, run_conversations
 from ingest.pipeline import Ingester
 from retrieval.qa import QA
 from retrieval.settings import Settings
@@ -32,6 +33,17 @@ def test_own_calibration_set_declines_and_answers(real_index: Settings) -> None:
         metrics, _ = evaluate(QA(real_index), load_items(f))
     assert metrics["declined"] == metrics["unanswerable"]
     assert metrics["hit@5"] >= metrics["answerable"] - 2
+
+
+def test_follow_ups_find_their_subject_and_switches_stay_untouched(real_index: Settings) -> None:
+    path = Path(__file__).parent / "data" / "followups.jsonl"
+    conversations = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    m = conversation_summary(run_conversations(QA(real_index), conversations))
+    follow, alone = m["followup/context"], m["followup/alone"]
+    assert follow["n"] >= 25 and follow["hit@5"] >= 0.8 and follow["hit@5"] > alone["hit@5"]
+    assert follow["cited@5"] > alone["cited@5"]
+    assert m["switch/context"] == m["switch/alone"]  # context never drags a fresh question back
+    assert m["unanswerable/context"]["answered"] <= 0.2
 
 
 def test_every_cited_sentence_stands_in_its_source(real_index: Settings) -> None:

@@ -276,3 +276,56 @@ def test_passage_buttons_keep_working_after_a_restart(real_index: Settings, qa: 
         restarted.wait_for(lambda a: len(html_replies(a)) >= 1)
         full = visible(html_replies(restarted)[0]["text"])
         assert any(squash(g) in squash(full) for g in item["gold"])
+
+
+FIRST_Q = "无大规模毁灭性武器区会议第一届会议是什么时候举行的？"
+
+
+def test_a_follow_up_keeps_the_subject_and_new_starts_over(real_index: Settings, qa: QA) -> None:
+    with running(TOKEN, real_index, qa) as api:
+        api.push(message(FIRST_Q))
+        api.wait_for(lambda a: len(html_replies(a)) == 1)
+        assert "按此检索" not in visible(html_replies(api)[0]["text"])
+        api.push(message("第二届呢？"))
+        api.wait_for(lambda a: len(html_replies(a)) == 2)
+        reply = visible(html_replies(api)[1]["text"])
+        searched = reply.splitlines()[0]
+        assert searched.startswith("按此检索：") and searched.endswith("第二届呢？")
+        assert "会议" in searched
+        assert "2021年11月29日至12月3日" in squash(reply)  # the second session, found
+        api.push(message("/why"))
+        api.wait_for(lambda a: len(html_replies(a)) == 3)
+        assert searched in visible(html_replies(api)[2]["text"])
+        api.push(message("/new"))
+        api.wait_for(lambda a: len(a.sent()) == 4)
+        assert "新的对话" in api.sent()[3]["text"]
+        api.push(message("第二届呢？"))
+        api.wait_for(lambda a: len(a.sent()) == 5)
+        assert "按此检索" not in visible(api.sent()[4]["text"])
+        assert "new" in [c["command"] for c in api.sent("setMyCommands")[0]["commands"]]
+
+
+def test_group_members_keep_separate_conversations(real_index: Settings, qa: QA) -> None:
+    group = -200
+    alice, bob = user(1, "alice"), user(2, "bob")
+    with running(TOKEN, real_index, qa) as api:
+        api.push(message(f"/ask {FIRST_Q}", chat_id=group, chat_type="group", sender=alice))
+        api.wait_for(lambda a: len(html_replies(a)) == 1)
+        api.push(message("/ask 第二届呢？", chat_id=group, chat_type="group", sender=bob))
+        api.wait_for(lambda a: len(a.sent()) == 2)
+        assert "按此检索" not in visible(api.sent()[1]["text"])  # Bob asked nothing before
+        api.push(message("/ask 第二届呢？", chat_id=group, chat_type="group", sender=alice))
+        api.wait_for(lambda a: len(a.sent()) == 3)
+        assert visible(api.sent()[2]["text"]).startswith("按此检索：")
+
+
+def test_a_conversation_expires_when_idle(
+    real_index: Settings, qa: QA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("retrieval.conversation.IDLE_SECONDS", 0.0)
+    with running(TOKEN, real_index, qa) as api:
+        api.push(message(FIRST_Q))
+        api.wait_for(lambda a: len(html_replies(a)) == 1)
+        api.push(message("第二届呢？"))
+        api.wait_for(lambda a: len(a.sent()) == 2)
+        assert "按此检索" not in visible(api.sent()[1]["text"])
