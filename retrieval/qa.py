@@ -13,6 +13,7 @@ from retrieval.answer import BASELINED, REFERENCE, SIGNAL_DEPTH, compose, featur
 from retrieval.baseline import Baseline, measure
 from retrieval.conversation import Resolved, Turn, resolve
 from retrieval.errors import BadQuestion
+from retrieval.rewrite import Rewriter
 from retrieval.search import Searcher
 from retrieval.settings import Settings
 from retrieval.text import language
@@ -43,6 +44,7 @@ class QA:
         self.settings = settings
         self.searcher = Searcher(settings, embedder, chunker)
         self.baseline = self._baseline()
+        self.rewriter = Rewriter(settings) if settings.llm_url else None
 
     def _baseline(self) -> Baseline | None:
         """Load this index generation's baseline, or measure and save it (about a second)."""
@@ -98,18 +100,20 @@ class QA:
     ) -> Retrieval:
         """Return ranked passages for a question without composing an answer."""
         question = clean_question(question, self.settings.max_question_chars)
-        resolved = resolve(question, history, self.searcher.lexical.idf)
+        resolved = self.resolve(question, history)
         return self.searcher.search(
             resolved.text, source, speaker, lang=language(question), prefer=resolved.prefer
         )
 
     def resolve(self, question: str, history: Sequence[Turn] = ()) -> Resolved:
-        """Return what to search for a question after the conversation's earlier turns."""
-        return resolve(
-            clean_question(question, self.settings.max_question_chars),
-            history,
-            self.searcher.lexical.idf,
-        )
+        """Return what to search for a (clean) question after the conversation's earlier
+        turns: the chat model's rewrite when one is configured and answers, else the rules."""
+        if history and self.rewriter is not None:
+            rewritten = self.rewriter.rewrite(question, history)
+            if rewritten is not None:
+                prefer = history[-1].sources[:1] if rewritten != question else ()
+                return Resolved(rewritten, prefer)
+        return resolve(question, history, self.searcher.lexical.idf)
 
     def ask(
         self,
@@ -123,7 +127,7 @@ class QA:
         conversation's earlier turns, oldest first, for follow-up questions."""
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
-        resolved = resolve(question, history, self.searcher.lexical.idf)
+        resolved = self.resolve(question, history)
         timings: dict[str, float] = {}
         lang = language(question)  # the user's: a follow-up may carry words of another language
         found = self.searcher.search(

@@ -86,8 +86,18 @@ class Settings(BaseSettings):
     telegram_rate: Annotated[Rate, NoDecode] = Field(
         Rate(10, 60.0), description="Questions allowed per user: COUNT/SECONDS."
     )
+    llm_url: str = Field(
+        "",
+        description="Optional: an OpenAI-compatible API (http://host:port/v1) that rewrites "
+        "follow-up questions; empty uses the built-in rules.",
+    )
+    llm_model: str = Field("", description="The chat model to ask at llm_url.")
+    llm_api_key: SecretStr = Field(SecretStr(""), description="Bearer key for llm_url.")
+    llm_timeout: float = Field(
+        5.0, gt=0, le=120, description="Seconds to wait for llm_url before using the rules."
+    )
 
-    @field_validator("chroma_url", "telegram_base_url")
+    @field_validator("chroma_url", "telegram_base_url", "llm_url")
     @classmethod
     def _url(cls, value: str, info: Any) -> str:
         value = value.strip()
