@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test lint bench bench-seed bench-public calibrate install install-test ingest clean
+.PHONY: run test lint bench bench-seed bench-followups bench-public calibrate install install-test ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,15 @@ lint: install-test
 test: lint
 	$(BIN)/pytest
 
-bench: bench-seed bench-public
+bench: bench-seed bench-followups bench-public
 
 # citeqa vs the LangChain tutorial on the seed corpus: ingest, cold and warm answers, quality
 bench-seed: install-test
 	$(BIN)/python bench/bench.py
+
+# follow-up questions (tests/data/followups.jsonl): with context, alone, asked in full
+bench-followups: install-test
+	$(BIN)/python bench/followups.py
 
 # XQuAD-even (zh + en questions) and CMRC 2018 dev from ../shared/eval: about 15 minutes
 bench-public: install-test

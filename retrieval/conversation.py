@@ -4,7 +4,9 @@
 collection, it returns the text to search and the documents to favour. A question that
 stands alone comes back untouched; a follow-up ("第二届呢？", "Why was it never held?",
 "它的投票结果如何？") gets the previous question's salient words, a few and below its own,
-and favours the documents the previous answer cited. `Conversation` holds a chat's turns.
+and favours the documents the previous answer cited. Words of the previous *answer* are not
+carried: they pulled the follow-up back to the passage already shown (measured in
+bench/followups.py). `Conversation` holds a chat's turns.
 """
 
 import re
@@ -84,7 +86,6 @@ POINTING_WITHIN = 5  # a Chinese pronoun points back when in a clause's first ch
 SHORT_ZH = 7  # a Chinese question of at most this many characters (without 呢？) is elliptical
 SHORT_EN = 2  # an English question with at most this many words of its own is elliptical
 CARRIED = 4  # salient words carried over from the previous question
-ANSWER_WORDS = 2  # ... and from its answer line
 IDLE_SECONDS = 30 * 60
 TURNS = 3
 
@@ -217,10 +218,6 @@ def resolve(
         carried = [wt for wt in carried if wt in ranked]
     else:
         carried = carried[:CARRIED]
-    if previous.answer and rarity is not None:
-        taken = {w.lower() for w, _ in carried} | own
-        extra = [(w, t) for w, t in salient(previous.answer) if w.lower() not in taken]
-        carried += sorted(extra, key=lambda wt: -rarity(wt[0]))[:ANSWER_WORDS]
     if not carried:
         return Resolved(question, previous.sources[:1])
     context = " ".join(w for w, _ in carried)

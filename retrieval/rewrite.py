@@ -35,7 +35,9 @@ class Rewriter:
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str | None:
         """Return the standalone question, or None when the model cannot be used."""
-        earlier = "\n".join(f"- {t.asked_as}" for t in history)
+        earlier = "\n".join(
+            f"- {t.asked_as}" + (f" (answered: {t.answer})" if t.answer else "") for t in history
+        )
         prompt = f"Earlier questions:\n{earlier}\n\nLast question: {question}"
         headers = {"Authorization": f"Bearer {self.key.get_secret_value()}"} if self.key else {}
         body = {
