@@ -4,6 +4,7 @@ CiteqaError
 ├── BadQuestion        the question is empty, too long or has no searchable text
 ├── IndexMissing       no index has been built yet
 ├── IndexMismatch      the index was built by another embedder or chunker
+├── StoreUnavailable   the Chroma server is down or unreachable
 ├── DataDirError       the data directory is missing or unreadable
 ├── EmbedderError      the embedding model cannot be loaded
 └── UnreadableFile     a document is broken, empty or of an unsupported kind
@@ -24,6 +25,10 @@ class IndexMissing(CiteqaError):
 
 class IndexMismatch(CiteqaError):
     """The index was built with another embedder or chunker."""
+
+
+class StoreUnavailable(CiteqaError):
+    """The Chroma server cannot be reached; the next attempt may succeed."""
 
 
 class DataDirError(CiteqaError):

@@ -1,13 +1,16 @@
 """The Chroma vector store: the one module that imports chromadb."""
 
 import dataclasses
-from collections.abc import Iterator, Sequence
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
+import httpx
 import numpy as np
 
-from retrieval.errors import IndexMissing
+from retrieval.errors import IndexMissing, StoreUnavailable
 from retrieval.settings import Settings
 from retrieval.types import Chunk
 
@@ -31,8 +34,56 @@ def chunk_from(text: str, meta: dict[str, Any]) -> Chunk:
     return Chunk(text=text, **{name: meta[name] for name in _CHUNK_FIELDS if name in meta})
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Return True for the errors a Chroma server that is down or unreachable causes."""
+    if isinstance(error, httpx.TransportError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(error, ValueError) and "connect to a Chroma server" in str(error)
+
+
+def _reachable(method: F) -> F:
+    """Turn a dead or unreachable Chroma server into one StoreUnavailable with the URL."""
+
+    def fail(store: "Store", error: BaseException) -> StoreUnavailable:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return StoreUnavailable(
+            f"cannot reach the Chroma server at {store.settings.chroma_url}: {reason}"
+        )
+
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def generator(store: "Store", *args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from method(store, *args, **kwargs)
+            except Exception as e:
+                if store.settings.chroma_url and _unreachable(e):
+                    raise fail(store, e) from e
+                raise
+
+        return cast(F, generator)
+
+    @functools.wraps(method)
+    def call(store: "Store", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(store, *args, **kwargs)
+        except Exception as e:
+            if store.settings.chroma_url and _unreachable(e):
+                raise fail(store, e) from e
+            raise
+
+    return cast(F, call)
+
+
 class Store:
-    """A Chroma collection of chunks, embedded or on a Chroma server."""
+    """A Chroma collection of chunks, embedded or on a Chroma server.
+
+    With a server, every public method turns a dead or unreachable server into
+    `StoreUnavailable`; the next call tries again, so a server that comes back is used.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -41,6 +92,7 @@ class Store:
         self._sentences: Any = None
 
     @property
+    @_reachable
     def client(self) -> Any:
         """Return the Chroma client, connecting on first use."""
         if self._client is None:
@@ -62,6 +114,7 @@ class Store:
                 self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         return self._client
 
+    @_reachable
     def exists(self) -> bool:
         """Return True when the collection exists (never creates anything)."""
         if not self.settings.chroma_url and not (self.settings.index_dir / "chroma").exists():
@@ -69,12 +122,14 @@ class Store:
         names = {getattr(c, "name", c) for c in self.client.list_collections()}
         return self.settings.collection in names
 
+    @_reachable
     def collection(self, create: bool = False) -> Any:
         """Return the chunk collection; create it (cosine space) only when asked."""
         if self._collection is None:
             self._collection = self._open(self.settings.collection, create)
         return self._collection
 
+    @_reachable
     def sentences(self, create: bool = False) -> Any:
         """Return the collection of sentence vectors (id `CHUNK:N`, metadata `chunk`, ...)."""
         if self._sentences is None:
@@ -92,6 +147,7 @@ class Store:
             return self.client.get_collection(name, embedding_function=None)
         raise IndexMissing(f"no index at {self.settings.index_dir}: run `citeqa ingest` first")
 
+    @_reachable
     def reset(self) -> None:
         """Delete the chunk and sentence collections."""
         names = {getattr(c, "name", c) for c in self.client.list_collections()}
@@ -100,15 +156,18 @@ class Store:
                 self.client.delete_collection(name)
         self._collection = self._sentences = None
 
+    @_reachable
     def info(self) -> dict[str, Any]:
         """Return what the index records about itself (embedder, chunker, generation)."""
         return dict(self.collection().metadata or {})
 
+    @_reachable
     def set_info(self, **values: str | int) -> None:
         """Record facts about the index in the collection metadata."""
         col = self.collection(create=True)
         col.modify(metadata=dict(col.metadata or {}) | values)
 
+    @_reachable
     def metadatas(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield (id, metadata) of every stored chunk, without documents or vectors."""
         col = self.collection()
@@ -117,6 +176,7 @@ class Store:
             got = col.get(include=["metadatas"], limit=batch, offset=offset)
             yield from zip(got["ids"], got["metadatas"], strict=True)
 
+    @_reachable
     def records(self) -> Iterator[tuple[str, Chunk]]:
         """Yield (id, chunk) of every stored chunk."""
         col = self.collection()
@@ -126,6 +186,7 @@ class Store:
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 yield cid, chunk_from(text, meta)
 
+    @_reachable
     def embeddings(self, ids: Sequence[str], sentences: bool = False) -> dict[str, list[float]]:
         """Return the stored vectors of those ids (of chunks, or of sentences) that exist."""
         col = self.sentences() if sentences else self.collection()
@@ -136,6 +197,7 @@ class Store:
             found.update(zip(got["ids"], np.asarray(got["embeddings"]).tolist(), strict=True))
         return found
 
+    @_reachable
     def upsert(
         self,
         ids: Sequence[str],
@@ -156,6 +218,7 @@ class Store:
                 documents=list(documents[i:j]) if documents is not None else None,
             )
 
+    @_reachable
     def delete(self, ids: Sequence[str]) -> None:
         """Delete chunks by id, with their sentences."""
         batch = self.client.get_max_batch_size()
@@ -164,6 +227,7 @@ class Store:
             self.collection().delete(ids=part)
             self.sentences(create=True).delete(where={"chunk": {"$in": part}})
 
+    @_reachable
     def query(
         self,
         vector: list[float],
