@@ -86,12 +86,17 @@ def cli(ctx: click.Context, data_dir: Path | None, index_dir: Path | None) -> No
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
-    """Index the documents in PATH (default: the data dir); only changes are embedded."""
+    """Index the documents in PATH (default: the data dir); only changes are embedded.
+
+    Progress is a bar on a terminal, and a line every 10 s otherwise (files, chunks, rate, ETA).
+    """
     from ingest.pipeline import Ingester
 
     settings = obj.settings.model_copy(update={"data_dir": path}) if path else obj.settings
     try:
-        report = Ingester(settings, progress=not quiet and sys.stderr.isatty()).run()
+        terminal = sys.stderr.isatty()
+        log = None if quiet or terminal else (lambda line: click.echo(line, err=True))
+        report = Ingester(settings, progress=not quiet and terminal, log=log).run()
     except CiteqaError as e:
         raise click.ClickException(str(e)) from e
     for source, reason in report.failed:

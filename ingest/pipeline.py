@@ -4,6 +4,7 @@ import hashlib
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from retrieval.types import Chunk
 
 EMBED_BATCH = 64
 # Files are embedded and written together once this many chunks wait.
+LOG_EVERY = 10.0  # seconds between progress lines in a log
 FLUSH_CHUNKS = 512
 
 
@@ -124,8 +126,14 @@ class Ingester:
         embedder: Embeddings | None = None,
         progress: bool = True,
         flush_chunks: int = FLUSH_CHUNKS,
+        log: Callable[[str], None] | None = None,
+        log_every: float = LOG_EVERY,
     ):
+        """`progress` shows a bar (on a terminal); `log`, when given, receives a progress
+        line every `log_every` seconds instead (files, chunks, rate, ETA), for logs."""
         self.settings = settings
+        self.log = log
+        self.log_every = log_every
         self.store = Store(settings)
         self.embedder = embedder or load_embedder(settings.embedder)
         self.progress = progress
@@ -148,11 +156,16 @@ class Ingester:
         catalog = read_catalog(data_dir)
         seen: set[str] = set()
         bar = tqdm(files, desc="ingest", unit="file", disable=not self.progress)
-        for path in bar:
+        logged = started
+        for n, path in enumerate(bar, start=1):
             source = path.relative_to(data_dir).as_posix()
             seen.add(source)
             bar.set_postfix_str(source[-40:])
             self._file(path, source, catalog.get(source, ""), states.get(source, _FileState()))
+            now = time.perf_counter()
+            if self.log is not None and (now - logged >= self.log_every or n == len(files)):
+                self.log(self._progress_line(n, len(files), now - started))
+                logged = now
         self._flush()
         for source in sorted(set(states) - seen):
             self._touch()
@@ -161,6 +174,17 @@ class Ingester:
         self._finish()
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _progress_line(self, done: int, total: int, seconds: float) -> str:
+        """Return a log line: files done, chunks embedded and reused, rate, time left."""
+        pending = sum(len(p.ids) for p in self._pending)
+        chunks = self.report.embedded + self.report.reused + pending
+        rate = chunks / seconds if seconds > 0 else 0.0
+        left = seconds / done * (total - done) if done else 0.0
+        return (
+            f"ingest: {done}/{total} files, {chunks} changed chunks read "
+            f"({self.report.embedded} embedded so far), {rate:.0f} chunks/s, ETA {left:.0f} s"
+        )
 
     def _prepare(self) -> None:
         name = embedder_name(self.embedder)

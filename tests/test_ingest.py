@@ -115,3 +115,16 @@ def test_filters_by_document_and_speaker(hashed: Settings) -> None:
     assert {c.source for c in answer.citations} == {source}
     passages = qa.retrieve("消极安全保证", speaker="日本").passages
     assert passages and all(p.chunk.state == "日本" for p in passages)
+
+
+def test_progress_goes_to_the_log_when_there_is_no_terminal(
+    tmp_path: Path, corpus_copy: Path
+) -> None:
+    lines: list[str] = []
+    settings = make_settings(tmp_path, corpus_copy)
+    report = Ingester(settings, progress=False, log=lines.append, log_every=0.0).run()
+    files = len([p for p in corpus_copy.iterdir() if p.name != "README.md"])
+    assert len(lines) == files
+    read = f"ingest: {files}/{files} files, {report.total_chunks} changed chunks read"
+    assert lines[-1].startswith(read)
+    assert "chunks/s, ETA 0 s" in lines[-1]
