@@ -286,6 +286,8 @@ class Ingester:
             index.save(directory, generation)
             # Measure the collection's baseline now, not on the first question.
             QA(self.settings, self.embedder)
+        if info.get("ready") != generation:  # running bots and replicas switch to it now
+            self.store.set_info(ready=generation)
         self.report.total_chunks = self.store.collection().count()
 
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -16,8 +17,11 @@ from retrieval.errors import BadQuestion
 from retrieval.rewrite import Rewriter
 from retrieval.search import Searcher
 from retrieval.settings import Settings
+from retrieval.store import Store
 from retrieval.text import language
 from retrieval.types import Answer, Chunk, Retrieval
+
+RELOAD_EVERY = 2.0  # seconds between checks for a newer finished index
 
 
 def clean_question(text: str, max_chars: int) -> str:
@@ -36,33 +40,50 @@ def clean_question(text: str, max_chars: int) -> str:
 
 
 class QA:
-    """Answers questions from one index; safe to share between threads."""
+    """Answers questions from one index; safe to share between threads.
+
+    A long-running QA (the bot, `ask --json -`) picks up a finished ingest, from this process
+    or another replica, within `RELOAD_EVERY` seconds: the new index is opened beside the old
+    one and swapped in whole, so every answer comes from one index generation.
+    """
 
     def __init__(
         self, settings: Settings, embedder: Embeddings | None = None, chunker: str | None = None
     ) -> None:
         self.settings = settings
-        self.searcher = Searcher(settings, embedder, chunker)
-        self.baseline = self._baseline()
+        self.chunker = chunker
+        searcher = Searcher(settings, embedder, chunker)
+        self._current = (searcher, _baseline(settings, searcher))
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()
         self.rewriter = Rewriter(settings) if settings.llm_url else None
 
-    def _baseline(self) -> Baseline | None:
-        """Load this index generation's baseline, or measure and save it (about a second)."""
-        path = self.settings.index_dir / "baseline.json"
-        generation = self.searcher.generation
-        found = Baseline.load(path, generation)
-        if found is None or len(found.mean) != len(REFERENCE.mean):  # measured by another version
-            found = measure(
-                self.searcher.lexical.chunks, generation, self._features_without, BASELINED
-            )
-            if found is not None:
-                with contextlib.suppress(OSError):  # a read-only index: measured again next time
-                    found.save(path)
-        return found
+    @property
+    def searcher(self) -> Searcher:
+        """Return the searcher of the index generation in use."""
+        return self._current[0]
 
-    def _features_without(self, question: str, source: str) -> tuple[float, ...]:
-        found = self.searcher.search(question, exclude=source)
-        return features(signals(found, translated=False))
+    @property
+    def baseline(self) -> Baseline | None:
+        """Return the baseline of the index generation in use."""
+        return self._current[1]
+
+    def refresh(self, force: bool = False) -> bool:
+        """Switch to a newer finished index generation, if any; return True when switched.
+
+        Checks at most every `RELOAD_EVERY` seconds unless `force`d.
+        """
+        now = time.monotonic()
+        if not force and now - self._checked < RELOAD_EVERY:
+            return False
+        with self._lock:
+            self._checked = now
+            current = self.searcher
+            if Store(self.settings).ready() in ("", current.generation):
+                return False
+            searcher = Searcher(self.settings, current.embedder, self.chunker, fresh=True)
+            self._current = (searcher, _baseline(self.settings, searcher))
+            return True
 
     @property
     def sources(self) -> dict[str, str]:
@@ -99,9 +120,11 @@ class QA:
         history: Sequence[Turn] = (),
     ) -> Retrieval:
         """Return ranked passages for a question without composing an answer."""
+        self.refresh()
+        searcher = self.searcher
         question = clean_question(question, self.settings.max_question_chars)
         resolved = self.resolve(question, history)
-        return self.searcher.search(
+        return searcher.search(
             resolved.text, source, speaker, lang=language(question), prefer=resolved.prefer
         )
 
@@ -126,16 +149,18 @@ class QA:
         """Answer a question with cited passages, or decline; `history` holds the
         conversation's earlier turns, oldest first, for follow-up questions."""
         started = time.perf_counter()
+        self.refresh()
+        searcher, baseline = self._current  # one generation for the whole answer
         question = clean_question(question, self.settings.max_question_chars)
         resolved = self.resolve(question, history)
         timings: dict[str, float] = {}
         lang = language(question)  # the user's: a follow-up may carry words of another language
-        found = self.searcher.search(
+        found = searcher.search(
             resolved.text, source, speaker, timings, lang=lang, prefer=resolved.prefer
         )
         retrieved = time.perf_counter()
-        similarity = self.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
-        answer = compose(question, found, k or self.settings.top_k, lang, similarity, self.baseline)
+        similarity = searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
+        answer = compose(question, found, k or self.settings.top_k, lang, similarity, baseline)
         answer = replace(answer, asked_as=resolved.text)
         done = time.perf_counter()
         answer.timings_ms.update(
@@ -146,3 +171,20 @@ class QA:
             }
         )
         return answer
+
+
+def _baseline(settings: Settings, searcher: Searcher) -> Baseline | None:
+    """Load this index generation's baseline, or measure and save it (about a second)."""
+    path = settings.index_dir / "baseline.json"
+    generation = searcher.generation
+    found = Baseline.load(path, generation)
+    if found is None or len(found.mean) != len(REFERENCE.mean):  # measured by another version
+
+        def features_without(question: str, source: str) -> tuple[float, ...]:
+            return features(signals(searcher.search(question, exclude=source), translated=False))
+
+        found = measure(searcher.lexical.chunks, generation, features_without, BASELINED)
+        if found is not None:
+            with contextlib.suppress(OSError):  # a read-only index: measured again next time
+                found.save(path)
+    return found

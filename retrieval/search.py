@@ -102,13 +102,15 @@ class Searcher:
         embedder: Embeddings | None = None,
         chunker: str | None = None,
         ranking: Ranking = RANKING,
+        fresh: bool = False,
     ) -> None:
+        """`fresh` reopens the store (see `Store`): to see another process's ingest."""
         self.settings = settings
         self.ranking = ranking
         self.embedder = embedder or load_embedder(settings.embedder)
         warming = threading.Thread(target=_warm, args=(self.embedder,), daemon=True)
         warming.start()  # the model and dictionary load while Chroma starts: half a cold start
-        self.store = Store(settings)
+        self.store = Store(settings, fresh)
         try:
             info = self.store.info()
             self._check(info, chunker)

@@ -78,6 +78,19 @@ def _reachable(method: F) -> F:
     return cast(F, call)
 
 
+def _forget_open(path: str) -> None:
+    """Make the next PersistentClient of `path` open it anew.
+
+    Chroma shares one open store per path in a process and never sees vectors another process
+    added after it opened (queries fail with "Error finding id"). The open one is left running
+    for the searches still using it; it goes when they do.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(path, None)
+    SharedSystemClient._identifier_to_refcount.pop(path, None)
+
+
 class Store:
     """A Chroma collection of chunks, embedded or on a Chroma server.
 
@@ -85,8 +98,11 @@ class Store:
     `StoreUnavailable`; the next call tries again, so a server that comes back is used.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, fresh: bool = False) -> None:
+        """`fresh` opens the embedded store anew instead of sharing this process's open one:
+        only a fresh open sees what another process (an ingest) wrote since."""
         self.settings = settings
+        self.fresh = fresh
         self._client: Any = None
         self._collection: Any = None
         self._sentences: Any = None
@@ -110,8 +126,10 @@ class Store:
                     settings=chroma_settings,
                 )
             else:
-                path = self.settings.index_dir / "chroma"
-                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+                path = str(self.settings.index_dir / "chroma")
+                if self.fresh:
+                    _forget_open(path)
+                self._client = chromadb.PersistentClient(path=path, settings=chroma_settings)
         return self._client
 
     @_reachable
@@ -160,6 +178,14 @@ class Store:
     def info(self) -> dict[str, Any]:
         """Return what the index records about itself (embedder, chunker, generation)."""
         return dict(self.collection().metadata or {})
+
+    @_reachable
+    def ready(self) -> str:
+        """Return the generation of the last finished ingest, read afresh ("" if none)."""
+        if not self.exists():
+            return ""
+        fresh = self.client.get_collection(self.settings.collection, embedding_function=None)
+        return str((fresh.metadata or {}).get("ready", ""))
 
     @_reachable
     def set_info(self, **values: str | int) -> None:
