@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test lint bench bench-seed bench-followups bench-public calibrate install install-test ingest clean
+.PHONY: run test lint bench bench-seed bench-followups bench-public bench-scale calibrate install install-test ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench-seed: install-test
 # follow-up questions (tests/data/followups.jsonl): with context, alone, asked in full
 bench-followups: install-test
 	$(BIN)/python bench/followups.py
+
+# a synthetic collection of SIZE chunks (default 10000): ingest, re-ingest, cold/warm, memory
+bench-scale: install-test
+	$(BIN)/python bench/scale.py --size $(or $(SIZE),10000)
 
 # XQuAD-even (zh + en questions) and CMRC 2018 dev from ../shared/eval: about 15 minutes
 bench-public: install-test
