@@ -5,7 +5,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ingest.chunking import CHUNKER, chunk
 from ingest.loaders import READERS, load, read_catalog
+from retrieval.baseline import Baseline
 from retrieval.embeddings import embedder_name, load_embedder
 from retrieval.errors import DataDirError, UnreadableFile
 from retrieval.lexical import LexicalIndex
@@ -25,6 +26,8 @@ from retrieval.types import Chunk
 
 EMBED_BATCH = 64
 # Files are embedded and written together once this many chunks wait.
+# Share of chunks changed by an ingest under which the collection's baseline is kept.
+BASELINE_KEPT_UNDER = 0.05
 LOG_EVERY = 10.0  # seconds between progress lines in a log
 FLUSH_CHUNKS = 512
 
@@ -140,6 +143,7 @@ class Ingester:
         self.flush_chunks = flush_chunks
         self.report = Report()
         self._generation_bumped = False
+        self._removed_chunks = 0
         self._pending: list[_Pending] = []
 
     def run(self) -> Report:
@@ -170,6 +174,7 @@ class Ingester:
         for source in sorted(set(states) - seen):
             self._touch()
             self.store.delete(states[source].ids)
+            self._removed_chunks += len(states[source].ids)
             self.report.removed.append(source)
         self._finish()
         self.report.seconds = time.perf_counter() - started
@@ -185,6 +190,19 @@ class Ingester:
             f"ingest: {done}/{total} files, {chunks} changed chunks read "
             f"({self.report.embedded} embedded so far), {rate:.0f} chunks/s, ETA {left:.0f} s"
         )
+
+    def _carry_baseline(self, previous: str, generation: str, total: int) -> None:
+        """Keep the previous generation's baseline when few chunks changed.
+
+        The baseline describes how unanswerable questions score in the collection; a small
+        change does not move it, and measuring it again (120 filtered searches) is most of a
+        one-file re-ingest of a large collection.
+        """
+        changed = self.report.embedded + self.report.reused + self._removed_chunks
+        path = self.settings.index_dir / "baseline.json"
+        old = Baseline.load(path, previous) if previous else None
+        if old is not None and total and changed / total <= BASELINE_KEPT_UNDER:
+            replace(old, generation=generation).save(path)
 
     def _prepare(self) -> None:
         name = embedder_name(self.embedder)
@@ -284,7 +302,8 @@ class Ingester:
                 generation = str(info["generation"])
             index = LexicalIndex.build(self.store.records())
             index.save(directory, generation)
-            # Measure the collection's baseline now, not on the first question.
+            self._carry_baseline(str(info.get("ready", "")), generation, len(index.ids))
+            # Measure the collection's baseline now (if not carried), not on the first question.
             QA(self.settings, self.embedder)
         if info.get("ready") != generation:  # running bots and replicas switch to it now
             self.store.set_info(ready=generation)
