@@ -6,7 +6,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
 
@@ -17,8 +17,7 @@ from retrieval.errors import BadQuestion
 from retrieval.rewrite import Rewriter
 from retrieval.search import Searcher
 from retrieval.settings import Settings
-from retrieval.store import Store
-from retrieval.text import language
+from retrieval.text import Language, language
 from retrieval.types import Answer, Chunk, Retrieval
 
 RELOAD_EVERY = 2.0  # seconds between checks for a newer finished index
@@ -37,6 +36,17 @@ def clean_question(text: str, max_chars: int) -> str:
     if not any(c.isalnum() for c in text):
         raise BadQuestion("The question has no words to search for.")
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A question as searched: cleaned, resolved, its language, and the generation used."""
+
+    question: str
+    text: str
+    lang: Language
+    searcher: Searcher
+    baseline: Baseline | None
 
 
 class QA:
@@ -79,7 +89,7 @@ class QA:
         with self._lock:
             self._checked = now
             current = self.searcher
-            if Store(self.settings).ready() in ("", current.generation):
+            if current.store.ready() in ("", current.generation):
                 return False
             searcher = Searcher(self.settings, current.embedder, self.chunker, fresh=True)
             self._current = (searcher, _baseline(self.settings, searcher))
@@ -120,15 +130,9 @@ class QA:
         history: Sequence[Turn] = (),
     ) -> Retrieval:
         """Return ranked passages for a question without composing an answer."""
-        self.refresh()
-        searcher = self.searcher
-        question = clean_question(question, self.settings.max_question_chars)
-        resolved = self.resolve(question, history)
-        return searcher.search(
-            resolved.text, source, speaker, lang=language(question), prefer=resolved.prefer
-        )
+        return self._search(question, source, speaker, history)[1]
 
-    def resolve(self, question: str, history: Sequence[Turn] = ()) -> Resolved:
+    def _resolve(self, question: str, history: Sequence[Turn], searcher: Searcher) -> Resolved:
         """Return what to search for a (clean) question after the conversation's earlier
         turns: the chat model's rewrite when one is configured and answers, else the rules."""
         if history and self.rewriter is not None:
@@ -136,7 +140,26 @@ class QA:
             if rewritten is not None:
                 prefer = history[-1].sources[:1] if rewritten != question else ()
                 return Resolved(rewritten, prefer)
-        return resolve(question, history, self.searcher.lexical.idf)
+        return resolve(question, history, searcher.lexical.idf)
+
+    def _search(
+        self,
+        question: str,
+        source: str | None,
+        speaker: str | None,
+        history: Sequence[Turn],
+        timings: dict[str, float] | None = None,
+    ) -> tuple[_Asked, Retrieval]:
+        """Clean, resolve and search a question, all against one index generation."""
+        self.refresh()
+        searcher, baseline = self._current
+        question = clean_question(question, self.settings.max_question_chars)
+        resolved = self._resolve(question, history, searcher)
+        lang = language(question)  # the user's: a follow-up may carry words of another language
+        found = searcher.search(
+            resolved.text, source, speaker, timings, lang=lang, prefer=resolved.prefer
+        )
+        return _Asked(question, resolved.text, lang, searcher, baseline), found
 
     def ask(
         self,
@@ -149,19 +172,13 @@ class QA:
         """Answer a question with cited passages, or decline; `history` holds the
         conversation's earlier turns, oldest first, for follow-up questions."""
         started = time.perf_counter()
-        self.refresh()
-        searcher, baseline = self._current  # one generation for the whole answer
-        question = clean_question(question, self.settings.max_question_chars)
-        resolved = self.resolve(question, history)
         timings: dict[str, float] = {}
-        lang = language(question)  # the user's: a follow-up may carry words of another language
-        found = searcher.search(
-            resolved.text, source, speaker, timings, lang=lang, prefer=resolved.prefer
-        )
+        asked, found = self._search(question, source, speaker, history, timings)
         retrieved = time.perf_counter()
-        similarity = searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
-        answer = compose(question, found, k or self.settings.top_k, lang, similarity, baseline)
-        answer = replace(answer, asked_as=resolved.text)
+        similarity = asked.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
+        k = k or self.settings.top_k
+        answer = compose(asked.question, found, k, asked.lang, similarity, asked.baseline)
+        answer = replace(answer, asked_as=asked.text)
         done = time.perf_counter()
         answer.timings_ms.update(
             {name: round(v * 1000, 2) for name, v in timings.items()}
