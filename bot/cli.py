@@ -50,6 +50,11 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     }
 
 
+def error_json(question: str, error: CiteqaError) -> dict[str, str]:
+    """Return the JSON line for a question that could not be answered."""
+    return {"question": question.strip(), "error": str(error)}
+
+
 def _emphasis(text: str) -> str:
     return click.style(text, bold=True, underline=True) if sys.stdout.isatty() else f"【{text}】"
 
@@ -141,9 +146,7 @@ def ask(
             except CiteqaError as e:
                 if not as_json or question != "-":
                     raise
-                click.echo(
-                    json.dumps({"question": line.strip(), "error": str(e)}, ensure_ascii=False)
-                )
+                click.echo(json.dumps(error_json(line, e), ensure_ascii=False))
                 failed = True
                 continue
             if as_json:
@@ -222,7 +225,7 @@ def _chat_turn(qa: "QA", conversation: "Conversation", line: str) -> dict[str, A
     try:
         answer = qa.ask(line, history=conversation.history())
     except CiteqaError as e:
-        return {"question": line.strip(), "error": str(e)}
+        return error_json(line, e)
     conversation.add(answer)
     return answer_json(answer) | {"asked_as": answer.asked_as}
 

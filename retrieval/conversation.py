@@ -112,10 +112,6 @@ class Resolved:
     text: str
     prefer: tuple[str, ...] = ()
 
-    def uses_context(self, question: str) -> bool:
-        """Return True when earlier turns changed what is searched."""
-        return self.text != question or bool(self.prefer)
-
 
 def points_back(question: str) -> bool:
     """Return True when a question holds a pronoun or demonstrative that refers back."""

@@ -54,7 +54,6 @@ def test_a_follow_up_carries_the_subject_and_favours_the_cited_document() -> Non
     assert "会议" in resolved.text and "武器" in resolved.text
     assert "第一届" not in resolved.text  # 第二届 takes its place
     assert resolved.prefer == ("npt.txt",)
-    assert resolved.uses_context("第二届呢？")
 
 
 def test_an_english_follow_up_keeps_names_and_drops_what_was_asked() -> None:
