@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,44 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "data"
 DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 CALIBRATION = ROOT / "tests" / "data" / "calibration.jsonl"
+
+
+CITEQA = Path(sys.executable).parent / "citeqa"
+
+
+def citeqa_env(overrides: dict[str, str]) -> dict[str, str]:
+    """Return this environment without any CITEQA_ setting, offline, plus `overrides`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
+    return clean | {"HF_HUB_OFFLINE": "1"} | overrides
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Return the CITEQA_ variables that point the command line at `settings`' index."""
+    return {
+        "CITEQA_DATA_DIR": str(settings.data_dir),
+        "CITEQA_INDEX_DIR": str(settings.index_dir),
+        "CITEQA_EMBEDDER": settings.embedder,
+    }
+
+
+def run_citeqa(
+    overrides: dict[str, str],
+    *args: str,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `citeqa` command in a fresh process with `overrides` as its settings."""
+    return subprocess.run(
+        [str(CITEQA), *args],
+        capture_output=True,
+        text=True,
+        env=citeqa_env(overrides),
+        input=stdin,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def make_settings(tmp: Path, data_dir: Path, embedder: str = "hashing") -> Settings:

@@ -1,7 +1,6 @@
 """A real `chroma run` server: ingest and ask through it, replicas, and a server that goes away."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS
+from tests.conftest import CITEQA, CORPUS, citeqa_env, run_citeqa
 
 BIN = Path(sys.executable).parent
 QUESTION = "土库曼斯坦批准了哪些国际公约？"
@@ -63,21 +62,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
 def citeqa(
     url: str, index: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")} | {
-        "CITEQA_CHROMA_URL": url,
-        "CITEQA_INDEX_DIR": str(index),
-        "CITEQA_DATA_DIR": str(CORPUS),
-        "CITEQA_EMBEDDER": "hashing",
-    }
-    return subprocess.run(
-        [str(BIN / "citeqa"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=180,
-        check=False,
-    )
+    env = {"CITEQA_CHROMA_URL": url, "CITEQA_INDEX_DIR": str(index)}
+    env |= {"CITEQA_DATA_DIR": str(CORPUS), "CITEQA_EMBEDDER": "hashing"}
+    return run_citeqa(env, *args, stdin=stdin, timeout=180)
 
 
 def test_ingest_and_ask_through_a_server_and_a_second_replica(
@@ -102,13 +89,15 @@ def test_a_dead_server_gives_one_line_for_every_command(server: Server, tmp_path
 
 def test_ask_stdin_reports_a_lost_server_and_carries_on(server: Server, tmp_path: Path) -> None:
     assert citeqa(server.url, tmp_path / "a", "ingest", "--quiet").returncode == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")} | {
-        "CITEQA_CHROMA_URL": server.url,
-        "CITEQA_INDEX_DIR": str(tmp_path / "a"),
-        "CITEQA_EMBEDDER": "hashing",
-    }
+    env = citeqa_env(
+        {
+            "CITEQA_CHROMA_URL": server.url,
+            "CITEQA_INDEX_DIR": str(tmp_path / "a"),
+            "CITEQA_EMBEDDER": "hashing",
+        }
+    )
     with subprocess.Popen(
-        [str(BIN / "citeqa"), "ask", "--json", "-"],
+        [str(CITEQA), "ask", "--json", "-"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

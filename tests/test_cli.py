@@ -1,34 +1,18 @@
 """The real `citeqa` command as a subprocess."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from retrieval.settings import Settings
 from retrieval.text import squash
+from tests.conftest import run_citeqa, settings_env
 
 
 def _run(
     settings: Settings, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {
-        "CITEQA_DATA_DIR": str(settings.data_dir),
-        "CITEQA_INDEX_DIR": str(settings.index_dir),
-        "CITEQA_EMBEDDER": settings.embedder,
-        "HF_HUB_OFFLINE": "1",
-    }
-    cli = Path(sys.executable).parent / "citeqa"
-    return subprocess.run(
-        [str(cli), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
+    return run_citeqa(settings_env(settings), *args, stdin=stdin)
 
 
 def test_ask_json_has_the_documented_shape_and_verbatim_text(hashed: Settings) -> None:

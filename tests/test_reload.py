@@ -1,27 +1,16 @@
 """A running QA picks up an ingest finished by another process, whole, without restart."""
 
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 from retrieval.qa import QA
 from retrieval.settings import Settings
+from tests.conftest import run_citeqa, settings_env
 
 NEW = "南极条约协商国会议讨论了冰川保护。企鹅栖息地受到严格保护。"
 
 
 def _ingest(settings: Settings) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")} | {
-        "CITEQA_DATA_DIR": str(settings.data_dir),
-        "CITEQA_INDEX_DIR": str(settings.index_dir),
-        "CITEQA_EMBEDDER": settings.embedder,
-    }
-    cli = Path(sys.executable).parent / "citeqa"
-    out = subprocess.run(
-        [str(cli), "ingest", "--quiet"], capture_output=True, text=True, env=env, check=False
-    )
+    out = run_citeqa(settings_env(settings), "ingest", "--quiet")
     assert out.returncode == 0, out.stderr
 
 

@@ -1,9 +1,7 @@
 """Settings and their documentation stay in step."""
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from bot.access import RateLimit
 from retrieval.errors import BadQuestion
 from retrieval.qa import clean_question
 from retrieval.settings import Rate, Settings
+from tests.conftest import run_citeqa
 
 
 def test_env_example_lists_every_setting() -> None:
@@ -55,17 +54,8 @@ BAD = [
 
 
 def _citeqa(tmp: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
-    cli = Path(sys.executable).parent / "citeqa"
-    return subprocess.run(
-        [str(cli), *args],
-        capture_output=True,
-        text=True,
-        env=clean | {"CITEQA_INDEX_DIR": str(tmp / "none")} | env,
-        cwd=tmp,  # no .env from the checkout
-        timeout=60,
-        check=False,
-    )
+    # cwd: no .env from the checkout
+    return run_citeqa({"CITEQA_INDEX_DIR": str(tmp / "none")} | env, *args, cwd=tmp, timeout=60)
 
 
 @pytest.mark.parametrize(("name", "value"), BAD)
