@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retrieval.embeddings import load_embedder
+from retrieval.lexical import DATABASE
 from retrieval.settings import DEFAULT_EMBEDDER
 from retrieval.store import Store
 from retrieval.text import sentence_spans
@@ -99,7 +100,7 @@ def pure_embedding(env: dict[str, str], index: Path) -> float:
 
     settings = Settings(_env_file=None, index_dir=index)  # type: ignore[call-arg]
     store = Store(settings)
-    texts = [c.text for _, c in store.records()]
+    texts = [r.chunk.text for r in store.records()]
     parts = [c[s:e] for c in texts for s, e in sentence_spans(c)]
     embedder = load_embedder(env.get("CITEQA_EMBEDDER", DEFAULT_EMBEDDER))
     embedder.embed_documents(texts[:8])  # load the model outside the timing
@@ -166,8 +167,7 @@ def main(size: int, source: Path, workdir: Path | None, as_json: bool, no_embedd
         "peak_mib": warm["peak_mib"],
     }
     report["index_mib"] = du_mib(index)
-    records = index / "lexical" / "records.json"
-    report["records_json_mib"] = round(records.stat().st_size / 2**20, 1)
+    report["keyword_index_mib"] = round((index / DATABASE).stat().st_size / 2**20, 1)
     for step in ("full_ingest", "noop_reingest", "append_reingest"):
         report[step].pop("out", None)
     for run_ in report["cold_ask"]:

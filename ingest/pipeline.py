@@ -1,9 +1,10 @@
 """Ingest the data directory into the store: only what changed is embedded again."""
 
 import hashlib
+import shutil
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from ingest.loaders import READERS, load, read_catalog
 from retrieval.baseline import Baseline
 from retrieval.embeddings import embedder_name, load_embedder
 from retrieval.errors import DataDirError, UnreadableFile
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import FileChunks, Record, open_index
 from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.store import Store, chunk_metadata
@@ -56,17 +57,12 @@ class _Pending:
     ids: list[str]
     metas: list[dict[str, Any]]
     stale: list[str]  # ids of the file's chunks that the new version no longer has
+    file_hash: str
 
 
-@dataclass
-class _FileState:
-    file_hash: str = ""
-    expected: int = 0
-    ids: list[str] = field(default_factory=list)
-    hashes: set[str] = field(default_factory=set)
-
-    def complete(self, file_hash: str) -> bool:
-        return self.hashes == {file_hash} and len(self.ids) == self.expected
+def _complete(held: FileChunks | None, file_hash: str) -> bool:
+    """Return whether the index holds every chunk of this version of a file."""
+    return held is not None and held.hashes == {file_hash} and len(held.ids) == held.expected
 
 
 def discover(data_dir: Path, ignored: frozenset[str]) -> list[Path]:
@@ -83,16 +79,6 @@ def discover(data_dir: Path, ignored: frozenset[str]) -> list[Path]:
         if not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
         and p.relative_to(data_dir).as_posix() not in ignored
     ]
-
-
-def _states(store: Store) -> dict[str, _FileState]:
-    states: dict[str, _FileState] = defaultdict(_FileState)
-    for cid, meta in store.metadatas():
-        state = states[str(meta["source"])]
-        state.ids.append(cid)
-        state.hashes.add(str(meta.get("file_hash", "")))
-        state.expected = int(meta.get("n_chunks", 0))
-    return states
 
 
 def sentence_records(
@@ -145,6 +131,10 @@ class Ingester:
         self._generation_bumped = False
         self._removed_chunks = 0
         self._pending: list[_Pending] = []
+        self.lexical = open_index(settings.index_dir)
+        # what this run changed, for the keyword index: applied at the end, in one go
+        self._unindexed: list[str] = []
+        self._indexed: list[Record] = []
 
     def run(self) -> Report:
         """Ingest every document; remove the chunks of deleted ones."""
@@ -156,7 +146,12 @@ class Ingester:
                 f"no documents in {data_dir}: add {', '.join(supported_suffixes())} files"
             )
         self._prepare()
-        states = _states(self.store)
+        # The keyword index says what the store holds of each file. After an interrupted
+        # ingest, or on a replica, it first catches up with the store.
+        generation = str(self.store.info().get("generation", ""))
+        if self.lexical.generation != generation:
+            self.lexical.sync(self.store, generation)
+        states = self.lexical.files()
         catalog = read_catalog(data_dir)
         seen: set[str] = set()
         bar = tqdm(files, desc="ingest", unit="file", disable=not self.progress)
@@ -165,7 +160,7 @@ class Ingester:
             source = path.relative_to(data_dir).as_posix()
             seen.add(source)
             bar.set_postfix_str(source[-40:])
-            self._file(path, source, catalog.get(source, ""), states.get(source, _FileState()))
+            self._file(path, source, catalog.get(source, ""), states.get(source))
             now = time.perf_counter()
             if self.log is not None and (now - logged >= self.log_every or n == len(files)):
                 self.log(self._progress_line(n, len(files), now - started))
@@ -174,6 +169,7 @@ class Ingester:
         for source in sorted(set(states) - seen):
             self._touch()
             self.store.delete(states[source].ids)
+            self._unindexed += states[source].ids
             self._removed_chunks += len(states[source].ids)
             self.report.removed.append(source)
         self._finish()
@@ -217,14 +213,14 @@ class Ingester:
         self.store.set_info(embedder=name, chunker=CHUNKER, generation="new")
 
     def _touch(self) -> None:
-        """Mark the index as changing, so readers rebuild their lexical index from it."""
+        """Mark the index as changing: a new generation, ready for readers when `_finish` ends."""
         if not self._generation_bumped:
             self.store.set_info(generation=uuid.uuid4().hex)
             self._generation_bumped = True
 
-    def _file(self, path: Path, source: str, title: str, state: _FileState) -> None:
+    def _file(self, path: Path, source: str, title: str, held: FileChunks | None) -> None:
         file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
-        if state.complete(file_hash):
+        if _complete(held, file_hash):
             self.report.unchanged.append(source)
             return
         try:
@@ -236,7 +232,14 @@ class Ingester:
         ids = chunk_ids(chunks)
         metas = [chunk_metadata(c, file_hash=file_hash, n_chunks=len(chunks)) for c in chunks]
         self._pending.append(
-            _Pending(source, chunks, ids, metas, sorted(set(state.ids) - set(ids)))
+            _Pending(
+                source,
+                chunks,
+                ids,
+                metas,
+                sorted(set(held.ids if held else ()) - set(ids)),
+                file_hash,
+            )
         )
         if sum(len(p.ids) for p in self._pending) >= self.flush_chunks:
             self._flush()
@@ -260,6 +263,12 @@ class Ingester:
         self.store.upsert(ids, [vectors[cid] for cid in ids], metas, [c.text for c in chunks])
         self.store.delete([cid for p in pending for cid in p.stale])
         self.report.indexed += [p.source for p in pending]
+        for p in pending:
+            self._unindexed += p.stale
+            self._indexed += [
+                Record(cid, c, p.file_hash, len(p.chunks))
+                for cid, c in zip(p.ids, p.chunks, strict=True)
+            ]
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -292,21 +301,17 @@ class Ingester:
 
     def _finish(self) -> None:
         info = self.store.info()
-        directory = self.settings.index_dir / "lexical"
         generation = str(info.get("generation", ""))
-        if self._generation_bumped or LexicalIndex.load(directory, generation) is None:
-            if not self._generation_bumped:
-                self._touch()
-                generation = str(self.store.info()["generation"])
-            else:
-                generation = str(info["generation"])
-            index = LexicalIndex.build(self.store.records())
-            index.save(directory, generation)
-            self._carry_baseline(str(info.get("ready", "")), generation, len(index.ids))
+        if self._generation_bumped:
+            self.lexical.apply(self._unindexed, self._indexed, generation)
+            self._unindexed, self._indexed = [], []
+            self.lexical.sync(self.store, generation)  # nothing left to do, unless raced
+        shutil.rmtree(self.settings.index_dir / "lexical", ignore_errors=True)  # before 0.3
+        if info.get("ready") != generation:
+            self._carry_baseline(str(info.get("ready", "")), generation, len(self.lexical))
+            self.store.set_info(ready=generation)  # running bots and replicas switch to it now
             # Measure the collection's baseline now (if not carried), not on the first question.
             QA(self.settings, self.embedder)
-        if info.get("ready") != generation:  # running bots and replicas switch to it now
-            self.store.set_info(ready=generation)
         self.report.total_chunks = self.store.collection().count()
 
 

@@ -1,15 +1,27 @@
-"""BM25 over jieba tokens, kept beside the vector store and rebuilt when it is stale."""
+"""BM25 over jieba tokens, in SQLite beside the vector store: updated in place, synced to it.
 
+One database (`lexical.sqlite` in the index dir) holds every chunk (text and locator, the file
+it came from, its distinct tokens) and one posting list per token: the chunks that hold it and
+how often, as two arrays in one row. Adding or removing chunks rewrites only the posting lists
+of their tokens, in one transaction; a reader sees the index before it or after it (WAL). Opening
+reads no chunk text: a question reads only its own tokens' posting lists and its candidates.
+
+It is a derived index. `sync` brings it in line with the store's chunk ids (ids are derived
+from the text, so equal ids mean equal chunks), fetching only the chunks it lacks; a deleted
+or damaged database is rebuilt from the store.
+"""
+
+import contextlib
 import dataclasses
 import json
 import math
-import shutil
-import tempfile
+import sqlite3
+import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,6 +33,51 @@ from retrieval.types import Chunk
 # A question's terms: for each word, the index tokens that stand for it (one for a Chinese
 # question; the dictionary's translations for an English question against Chinese text).
 Terms = list[frozenset[str]]
+DATABASE = "lexical.sqlite"
+K1, B = 1.5, 0.75  # BM25, Lucene variant: the scores bm25s gave before this index
+EMPTY = "\u2205"  # the one token of a chunk without words
+_SEP = "\x1f"
+_BATCH = 500  # ids per IN (...) list
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    doc INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    speaker TEXT NOT NULL,
+    state TEXT NOT NULL,
+    file_hash TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    tokens TEXT NOT NULL,
+    chunk TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_in_order ON chunks (source, start, id);
+CREATE TABLE IF NOT EXISTS postings (
+    term TEXT PRIMARY KEY, df INTEGER NOT NULL, docs BLOB NOT NULL, tfs BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lexicon (word TEXT PRIMARY KEY, heads TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+class Record(NamedTuple):
+    """A stored chunk with the file it came from: what the index is built from."""
+
+    id: str
+    chunk: Chunk
+    file_hash: str = ""
+    n_chunks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunks:
+    """What the index holds of one file: its hash(es), expected chunk count and chunk ids."""
+
+    hashes: frozenset[str]
+    expected: int
+    ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,98 +99,250 @@ class Weights:
 
 
 class LexicalIndex:
-    """A BM25 index of chunks, with the chunks themselves for look-ups."""
+    """A BM25 index of chunks on disk, with the chunks themselves for look-ups."""
 
-    def __init__(
-        self,
-        ids: list[str],
-        chunks: list[Chunk],
-        bm25: Any,
-        df: dict[str, int],
-        lexicon: dict[str, list[str]],
-    ) -> None:
-        self.ids = ids
-        self.chunks = chunks
-        self.position = {cid: i for i, cid in enumerate(ids)}
-        self._bm25 = bm25
-        self._df = df
-        self._lexicon = lexicon
+    def __init__(self, path: Path) -> None:
+        """Open (or create) the database at `path`; a damaged one is started afresh."""
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError:
+            for suffix in ("", "-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            self._db = self._connect()
+        self._stamp = ""
+        self._lengths = np.zeros(0, dtype=np.float32)
+        self._n = 0
+        self._avg = 1.0
+        self._df: dict[str, int] = {}
+        self._chunks: dict[str, Chunk] = {}
         self._sentence_tokens: dict[str, list[frozenset[str]]] = {}
         self._chunk_tokens: dict[str, frozenset[str]] = {}
 
-    @classmethod
-    def build(cls, records: Iterable[tuple[str, Chunk]]) -> "LexicalIndex":
-        """Tokenize and index (id, chunk) records."""
-        import bm25s
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        return db
 
-        pairs = sorted(records, key=lambda r: (r[1].source, r[1].start, r[0]))
-        if not pairs:
-            raise IndexMissing(
-                "the index holds no passages: put documents in the data dir and run `citeqa ingest`"
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One consistent snapshot; the cached lengths follow the index when it changed."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                stamp = self._meta("stamp")
+                if stamp != self._stamp:
+                    self._reload(stamp)
+                yield self._db
+            finally:
+                self._db.execute("COMMIT")
+
+    def _meta(self, key: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def _reload(self, stamp: str) -> None:
+        rows = self._db.execute("SELECT doc, length FROM chunks").fetchall()
+        table = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        self._lengths = np.zeros(int(table[:, 0].max(initial=-1)) + 1, dtype=np.float32)
+        self._lengths[table[:, 0]] = table[:, 1]
+        self._n = len(table)
+        self._avg = float(table[:, 1].mean()) if len(table) else 1.0
+        for cache in (self._df, self._chunks, self._sentence_tokens, self._chunk_tokens):
+            cache.clear()
+        self._stamp = stamp
+
+    @property
+    def generation(self) -> str:
+        """Return the store generation the index was last brought in line with."""
+        with self._read():
+            return self._meta("generation")
+
+    def __len__(self) -> int:
+        with self._read():
+            return self._n
+
+    def known(self, ids: Iterable[str]) -> set[str]:
+        """Return those of `ids` the index holds."""
+        wanted = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        with self._read() as db:
+            for part in _parts(wanted):
+                marks = ",".join("?" * len(part))
+                found.update(
+                    r[0] for r in db.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part)
+                )
+        return found
+
+    def chunks(self, ids: Iterable[str]) -> dict[str, Chunk]:
+        """Return id -> chunk of those of `ids` the index holds."""
+        order = list(dict.fromkeys(ids))
+        wanted = [cid for cid in order if cid not in self._chunks]
+        with self._read() as db:
+            for part in _parts(wanted):
+                marks = ",".join("?" * len(part))
+                for cid, data in db.execute(
+                    f"SELECT id, chunk FROM chunks WHERE id IN ({marks})", part
+                ):
+                    self._chunks[cid] = Chunk(**json.loads(data))
+        return {cid: self._chunks[cid] for cid in order if cid in self._chunks}
+
+    def chunk(self, cid: str) -> Chunk | None:
+        """Return one chunk by id, or None."""
+        return self.chunks([cid]).get(cid)
+
+    def sources(self) -> dict[str, str]:
+        """Return source -> title of every indexed document, sorted by source."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT source, min(title) FROM chunks GROUP BY source ORDER BY source"
             )
-        ids = [cid for cid, _ in pairs]
-        chunks = [chunk for _, chunk in pairs]
-        tokens = [tokenize(_searchable(c)) or ["\u2205"] for c in chunks]
-        bm25 = bm25s.BM25()
-        bm25.index(tokens, show_progress=False)
-        df = dict(Counter(t for toks in tokens for t in set(toks)))
-        return cls(ids, chunks, bm25, df, build_lexicon(df, df))
+            return dict(rows.fetchall())
 
-    def save(self, directory: Path, generation: str) -> None:
-        """Write the index atomically under `directory`, stamped with the store generation."""
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".lexical-"))
-        self._bm25.save(str(tmp), show_progress=False)
-        records = {
-            "generation": generation,
-            "ids": self.ids,
-            "chunks": [dataclasses.asdict(c) for c in self.chunks],
-            "df": self._df,
-            "lexicon": self._lexicon,
-        }
-        (tmp / "records.json").write_text(json.dumps(records, ensure_ascii=False), "utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        tmp.rename(directory)
+    def counts(self) -> dict[str, int]:
+        """Return source -> number of chunks."""
+        with self._read() as db:
+            return dict(
+                db.execute("SELECT source, count(*) FROM chunks GROUP BY source").fetchall()
+            )
 
-    @classmethod
-    def load(cls, directory: Path, generation: str) -> "LexicalIndex | None":
-        """Return the saved index if it matches the store generation, else None."""
-        import bm25s
+    def files(self) -> dict[str, FileChunks]:
+        """Return source -> what the index holds of that file."""
+        hashes: dict[str, set[str]] = {}
+        expected: dict[str, int] = {}
+        ids: dict[str, list[str]] = {}
+        with self._read() as db:
+            for source, cid, file_hash, n in db.execute(
+                "SELECT source, id, file_hash, n_chunks FROM chunks"
+            ):
+                hashes.setdefault(source, set()).add(file_hash)
+                ids.setdefault(source, []).append(cid)
+                expected[source] = n
+        return {s: FileChunks(frozenset(hashes[s]), expected[s], tuple(ids[s])) for s in ids}
 
-        try:
-            records = json.loads((directory / "records.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
-        if records.get("generation") != generation:
-            return None
-        bm25 = bm25s.BM25.load(str(directory), show_progress=False)
-        chunks = [Chunk(**c) for c in records["chunks"]]
-        return cls(records["ids"], chunks, bm25, records["df"], records.get("lexicon", {}))
+    def evenly(self, count: int) -> list[Chunk]:
+        """Return `count` chunks spread evenly over the collection in document order."""
+        with self._read() as db:
+            step = max(1, self._n // count)
+            rows = db.execute(
+                "SELECT chunk FROM (SELECT chunk, row_number() OVER "
+                "(ORDER BY source, start, id) - 1 AS r FROM chunks) "
+                "WHERE r % ? = 0 ORDER BY r LIMIT ?",
+                (step, count),
+            )
+            return [Chunk(**json.loads(data)) for (data,) in rows]
 
     def terms(self, tokens: list[str], translate: bool) -> Terms:
         """Return the question's terms; `translate` looks English words up in the lexicon."""
-        if translate:
-            return query_terms(tokens, self._lexicon, self._df)
-        return [frozenset([t]) for t in dict.fromkeys(tokens)]
+        if not translate or not tokens:
+            return [frozenset([t]) for t in dict.fromkeys(tokens)]
+        with self._read() as db:
+            words = {}
+            for word, heads in db.execute(
+                f"SELECT word, heads FROM lexicon WHERE word IN ({','.join('?' * len(tokens))})",
+                [_stem(t) for t in tokens],
+            ):
+                words[word] = heads.split(_SEP)
+            vocabulary = {t for t in tokens if self._doc_frequency(db, t)}
+        return query_terms(tokens, words, vocabulary)
 
-    def scores(self, terms: Terms, tokens: list[str] | None = None) -> np.ndarray:
-        """Return the BM25 score of every chunk: a term scores by its best alternative, or,
-        given the question's own `tokens`, plain BM25 over them."""
-        if not terms or not self.ids:
-            return np.zeros(len(self.ids), dtype=np.float32)
-        if tokens is not None:
-            return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
-        total = np.zeros(len(self.ids), dtype=np.float32)
-        for term in terms:
-            best = np.max([self._bm25.get_scores([alt]) for alt in sorted(term)], axis=0)
-            total += np.asarray(best, dtype=np.float32)
-        return total
+    def top(
+        self,
+        terms: Terms,
+        tokens: list[str] | None,
+        n: int,
+        source: str | None = None,
+        speaker: str | None = None,
+        exclude: str | None = None,
+    ) -> list[tuple[str, float]]:
+        """Return the `n` best (id, BM25 score) with a score above 0: a term scores by its best
+        alternative, or, given the question's own `tokens`, plain BM25 over them. `source`,
+        `speaker` and `exclude` keep only passages of that document or speaker, or not of it."""
+        if not terms:
+            return []
+        with self._read() as db:
+            scores = np.zeros(len(self._lengths), dtype=np.float32)
+            if tokens is not None:
+                for token in tokens:  # a repeated word counts each time, as in bm25s
+                    docs, values = self._scores(db, token)
+                    scores[docs] += values
+            else:
+                for term in terms:
+                    best = np.zeros_like(scores)
+                    for alt in sorted(term):
+                        docs, values = self._scores(db, alt)
+                        best[docs] = np.maximum(best[docs], values)
+                    scores += best
+            if source or speaker or exclude:
+                scores *= self._mask(db, source, speaker, exclude)
+            hits = np.flatnonzero(scores > 0)
+            if len(hits) > n:
+                hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
+            hits = hits[np.lexsort((hits, -scores[hits]))]  # ties in document order
+            ids = self._ids(db, hits.tolist())
+            return [(ids[d], float(scores[d])) for d in hits.tolist() if d in ids]
+
+    def _scores(self, db: sqlite3.Connection, token: str) -> tuple[np.ndarray, np.ndarray]:
+        row = db.execute("SELECT docs, tfs FROM postings WHERE term = ?", (token,)).fetchone()
+        if row is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        docs = np.frombuffer(row[0], dtype=np.int32)
+        tfs = np.frombuffer(row[1], dtype=np.float32)
+        idf = np.float32(_idf(len(docs), self._n))
+        norm = np.float32(K1) * (
+            1 - np.float32(B) + np.float32(B) * self._lengths[docs] / np.float32(self._avg)
+        )
+        return docs, idf * tfs / (norm + tfs)
+
+    def _mask(
+        self, db: sqlite3.Connection, source: str | None, speaker: str | None, exclude: str | None
+    ) -> np.ndarray:
+        clauses, args = ["1"], []
+        if source:
+            clauses.append("source = ?")
+            args.append(source)
+        if exclude:
+            clauses.append("source != ?")
+            args.append(exclude)
+        if speaker:
+            clauses.append("(speaker = ? OR state = ?)")
+            args += [speaker, speaker]
+        mask = np.zeros(len(self._lengths), dtype=np.float32)
+        docs = [
+            r[0] for r in db.execute(f"SELECT doc FROM chunks WHERE {' AND '.join(clauses)}", args)
+        ]
+        mask[[d for d in docs if d < len(mask)]] = 1.0
+        return mask
+
+    def _ids(self, db: sqlite3.Connection, docs: list[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for part in _parts(docs):
+            marks = ",".join("?" * len(part))
+            found.update(db.execute(f"SELECT doc, id FROM chunks WHERE doc IN ({marks})", part))
+        return found
+
+    def _doc_frequency(self, db: sqlite3.Connection, token: str) -> int:
+        if token not in self._df:
+            row = db.execute("SELECT df FROM postings WHERE term = ?", (token,)).fetchone()
+            self._df[token] = int(row[0]) if row else 0
+        return self._df[token]
 
     def sentence_tokens(self, cid: str) -> list[frozenset[str]]:
         """Return the token sets of a chunk's sentences (cached)."""
         if cid not in self._sentence_tokens:
-            text = self.chunks[self.position[cid]].text
+            found = self.chunk(cid)
+            text = found.text if found else ""
             self._sentence_tokens[cid] = [
                 frozenset(tokenize(text[s:e])) for s, e in sentence_spans(text)
             ]
@@ -175,9 +384,181 @@ class LexicalIndex:
 
     def idf(self, token: str) -> float:
         """Return the token's inverse document frequency; unseen tokens count as rarest."""
-        n = len(self.ids)
-        df = self._df.get(token, 0)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        with self._read() as db:
+            return _idf(self._doc_frequency(db, token), self._n)
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def sync(self, store: Any, generation: str) -> bool:
+        """Bring the index in line with the store's chunks, stamped `generation`; return
+        whether anything changed. Only the chunks the index lacks are read from the store."""
+        ids = set(store.ids())
+        with self._read() as db:
+            have = {r[0] for r in db.execute("SELECT id FROM chunks")}
+            current = self._meta("generation")
+        if ids == have and current == generation:
+            return False
+        self.apply(have - ids, store.records(sorted(ids - have)), generation)
+        return True
+
+    def apply(self, remove: Iterable[str], add: Iterable[Record], generation: str) -> None:
+        """Remove chunks by id and add (or replace) others, in one transaction."""
+        added = sorted(add, key=lambda r: (r.chunk.source, r.chunk.start, r.id))
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                gone = set(remove) | {r.id for r in added}
+                removed_docs, touched = self._delete(db, gone)
+                postings = self._insert(db, added)
+                vocabulary_changed = self._merge(db, removed_docs, touched, postings)
+                if vocabulary_changed:
+                    self._relexicon(db)
+                stamp = str(int(self._meta("stamp") or 0) + 1)
+                db.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [("generation", generation), ("stamp", stamp)],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _delete(self, db: sqlite3.Connection, ids: set[str]) -> tuple[np.ndarray, set[str]]:
+        docs: list[int] = []
+        touched: set[str] = set()
+        for part in _parts(sorted(ids)):
+            marks = ",".join("?" * len(part))
+            for doc, tokens in db.execute(
+                f"SELECT doc, tokens FROM chunks WHERE id IN ({marks})", part
+            ):
+                docs.append(doc)
+                touched.update(tokens.split(_SEP))
+            db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
+        return np.asarray(docs, dtype=np.int32), touched
+
+    def _insert(self, db: sqlite3.Connection, records: list[Record]) -> dict[str, tuple[Any, Any]]:
+        """Store the chunks; return token -> (docs, term frequencies) of their postings."""
+        from array import array
+
+        vocab: dict[str, int] = {}
+        term_of, doc_of, tf_of = array("i"), array("i"), array("f")
+        for r in records:
+            c = r.chunk
+            tokens = tokenize(_searchable(c)) or [EMPTY]
+            counts = Counter(tokens)
+            doc = db.execute(
+                "INSERT INTO chunks (id, source, title, start, speaker, state, file_hash, "
+                "n_chunks, length, tokens, chunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.id,
+                    c.source,
+                    c.title,
+                    c.start,
+                    c.speaker,
+                    c.state,
+                    r.file_hash,
+                    r.n_chunks,
+                    len(tokens),
+                    _SEP.join(counts),
+                    json.dumps(dataclasses.asdict(c), ensure_ascii=False),
+                ),
+            ).lastrowid
+            for token, tf in counts.items():
+                term_of.append(vocab.setdefault(token, len(vocab)))
+                doc_of.append(int(doc))  # type: ignore[arg-type]
+                tf_of.append(tf)
+        terms = np.frombuffer(term_of, dtype=np.int32)
+        docs = np.frombuffer(doc_of, dtype=np.int32)
+        tfs = np.frombuffer(tf_of, dtype=np.float32)
+        order = np.argsort(terms, kind="stable")
+        bounds = np.searchsorted(terms[order], np.arange(len(vocab) + 1))
+        names = list(vocab)
+        return {
+            names[t]: (
+                docs[order[bounds[t] : bounds[t + 1]]],
+                tfs[order[bounds[t] : bounds[t + 1]]],
+            )
+            for t in range(len(vocab))
+        }
+
+    def _merge(
+        self,
+        db: sqlite3.Connection,
+        removed: np.ndarray,
+        touched: set[str],
+        added: dict[str, tuple[Any, Any]],
+    ) -> bool:
+        """Rewrite the posting lists of the touched tokens; return whether a token came or went."""
+        changed = False
+        for part in _parts(sorted(touched | set(added))):
+            marks = ",".join("?" * len(part))
+            old = {
+                term: (np.frombuffer(d, dtype=np.int32), np.frombuffer(t, dtype=np.float32))
+                for term, d, t in db.execute(
+                    f"SELECT term, docs, tfs FROM postings WHERE term IN ({marks})", part
+                )
+            }
+            for term in part:
+                docs, tfs = old.get(term, (np.zeros(0, np.int32), np.zeros(0, np.float32)))
+                if len(removed) and len(docs):
+                    keep = ~np.isin(docs, removed)
+                    docs, tfs = docs[keep], tfs[keep]
+                if term in added:
+                    docs = np.concatenate([docs, added[term][0]])
+                    tfs = np.concatenate([tfs, added[term][1]])
+                if len(docs):
+                    changed |= term not in old
+                    db.execute(
+                        "INSERT OR REPLACE INTO postings VALUES (?, ?, ?, ?)",
+                        (
+                            term,
+                            len(docs),
+                            docs.astype(np.int32).tobytes(),
+                            tfs.astype(np.float32).tobytes(),
+                        ),
+                    )
+                elif term in old:
+                    changed = True
+                    db.execute("DELETE FROM postings WHERE term = ?", (term,))
+        return changed
+
+    def _relexicon(self, db: sqlite3.Connection) -> None:
+        """Cut the dictionary down to the collection's words again."""
+        frequency = dict(db.execute("SELECT term, df FROM postings").fetchall())
+        lexicon = build_lexicon(frequency, frequency)
+        db.execute("DELETE FROM lexicon")
+        db.executemany(
+            "INSERT INTO lexicon VALUES (?, ?)", ((w, _SEP.join(h)) for w, h in lexicon.items())
+        )
+
+
+def open_index(index_dir: Path) -> LexicalIndex:
+    """Open the lexical index of an index dir."""
+    return LexicalIndex(index_dir / DATABASE)
+
+
+def require_passages(index: LexicalIndex) -> None:
+    """Refuse an index without passages, with what to do."""
+    if not len(index):
+        raise IndexMissing(
+            "the index holds no passages: put documents in the data dir and run `citeqa ingest`"
+        )
+
+
+def _idf(df: int, n: int) -> float:
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def _stem(token: str) -> str:
+    from retrieval.bilingual import stem
+
+    return stem(token)
+
+
+def _parts(items: list[Any]) -> Iterator[list[Any]]:
+    for i in range(0, len(items), _BATCH):
+        yield items[i : i + _BATCH]
 
 
 def _searchable(chunk: Chunk) -> str:

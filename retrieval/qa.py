@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from langchain_core.embeddings import Embeddings
 
 from retrieval.answer import BASELINED, REFERENCE, SIGNAL_DEPTH, compose, features, signals
-from retrieval.baseline import Baseline, measure
+from retrieval.baseline import SAMPLES, Baseline, measure
 from retrieval.conversation import Resolved, Turn, resolve
 from retrieval.errors import BadQuestion
 from retrieval.rewrite import Rewriter
@@ -98,7 +98,7 @@ class QA:
     @property
     def sources(self) -> dict[str, str]:
         """Return source -> title of every indexed document."""
-        return {c.source: c.title for c in self.searcher.lexical.chunks}
+        return dict(self.searcher.titles)
 
     @property
     def documents(self) -> list[str]:
@@ -111,16 +111,11 @@ class QA:
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         """Return an indexed chunk by id, or None if the index no longer holds it."""
-        lexical = self.searcher.lexical
-        at = lexical.position.get(chunk_id)
-        return None if at is None else lexical.chunks[at]
+        return self.searcher.lexical.chunk(chunk_id)
 
     def chunk_counts(self) -> dict[str, int]:
         """Return source -> number of chunks."""
-        counts: dict[str, int] = {}
-        for c in self.searcher.lexical.chunks:
-            counts[c.source] = counts.get(c.source, 0) + 1
-        return counts
+        return self.searcher.lexical.counts()
 
     def retrieve(
         self,
@@ -200,7 +195,8 @@ def _baseline(settings: Settings, searcher: Searcher) -> Baseline | None:
         def features_without(question: str, source: str) -> tuple[float, ...]:
             return features(signals(searcher.search(question, exclude=source), translated=False))
 
-        found = measure(searcher.lexical.chunks, generation, features_without, BASELINED)
+        sample = searcher.lexical.evenly(SAMPLES)
+        found = measure(sample, generation, features_without, BASELINED)
         if found is not None:
             with contextlib.suppress(OSError):  # a read-only index: measured again next time
                 found.save(path)

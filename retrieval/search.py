@@ -7,16 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from retrieval.embeddings import embedder_name, load_embedder
 from retrieval.errors import IndexMismatch
-from retrieval.lexical import LexicalIndex, Terms, Weights
+from retrieval.lexical import LexicalIndex, Terms, Weights, open_index, require_passages
 from retrieval.settings import Settings
 from retrieval.store import Store
 from retrieval.text import Language, language, tokenize
-from retrieval.types import Chunk, Passage, Retrieval
+from retrieval.types import Passage, Retrieval
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +113,13 @@ class Searcher:
         try:
             info = self.store.info()
             self._check(info, chunker)
-            self.generation = str(info.get("generation", ""))
+            # the last finished ingest (an index written before `ready` existed: its generation)
+            self.generation = str(info.get("ready") or info.get("generation", ""))
             self.lexical = self._lexical(self.generation)  # while the model loads
         finally:
             warming.join()
-        self.sources = sorted({c.source for c in self.lexical.chunks})
+        self.titles = self.lexical.sources()
+        self.sources = sorted(self.titles)
 
     def _check(self, info: dict[str, object], chunker: str | None) -> None:
         wanted = embedder_name(self.embedder)
@@ -134,11 +135,12 @@ class Searcher:
             )
 
     def _lexical(self, generation: str) -> LexicalIndex:
-        directory = self.settings.index_dir / "lexical"
-        index = LexicalIndex.load(directory, generation)
-        if index is None:
-            index = LexicalIndex.build(self.store.records())
-            index.save(directory, generation)
+        """Open the keyword index, brought in line with the store if it lags behind it (a
+        replica's first start, or an index dir restored from elsewhere)."""
+        index = open_index(self.settings.index_dir)
+        if index.generation != generation:
+            index.sync(self.store, generation)
+        require_passages(index)
         return index
 
     def sentence_similarity(
@@ -185,18 +187,18 @@ class Searcher:
         t0 = time.perf_counter()
         vector = self.embedder.embed_query(question)
         t1 = time.perf_counter()
-        position = self.lexical.position
         where = _where(source, speaker, exclude)
-        dense = [
-            hit
-            for hit in self.store.query(vector, r.candidates, where)
-            if hit[0] in position  # always, unless an ingest runs concurrently
-        ]
+        dense = self.store.query(vector, r.candidates, where)
         sentence_hits = dict(self.store.query(vector, r.sentence_candidates, where, sentences=True))
+        # the keyword index holds them all, unless an ingest runs concurrently
+        known = self.lexical.known(
+            [cid for cid, _ in dense] + [s.rpartition(":")[0] for s in sentence_hits]
+        )
+        dense = [hit for hit in dense if hit[0] in known]
         sentences: dict[str, tuple[float, int]] = {}
         for sid, sim in sentence_hits.items():
             cid, _, n = sid.rpartition(":")
-            if cid in position and cid not in sentences:
+            if cid in known and cid not in sentences:
                 sentences[cid] = (sim, int(n))
         t2 = time.perf_counter()
         tokens = tokenize(question)
@@ -226,13 +228,7 @@ class Searcher:
         speaker: str | None,
         exclude: str | None,
     ) -> list[tuple[str, float]]:
-        scores = self.lexical.scores(terms, tokens)
-        chunks = self.lexical.chunks
-        if source or speaker or exclude:
-            keep = np.array([_matches(c, source, speaker, exclude) for c in chunks], dtype=bool)
-            scores = np.where(keep, scores, 0.0)
-        top = np.argsort(-scores, kind="stable")[: self.ranking.candidates]
-        return [(self.lexical.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return self.lexical.top(terms, tokens, self.ranking.candidates, source, speaker, exclude)
 
     def _passages(
         self,
@@ -244,14 +240,17 @@ class Searcher:
     ) -> list[Passage]:
         dense_at = {cid: (rank, sim) for rank, (cid, sim) in enumerate(dense)}
         lexical_at = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical)}
+        chunks = self.lexical.chunks(cid for cid, _ in fused)
         out: list[Passage] = []
         for cid, score in fused:
+            if cid not in chunks:  # removed by an ingest since it was found
+                continue
             d = dense_at.get(cid)
             lx = lexical_at.get(cid)
             passage_coverage, sentence_coverage = self.lexical.coverage(cid, weights)
             out.append(
                 Passage(
-                    chunk=self.lexical.chunks[self.lexical.position[cid]],
+                    chunk=chunks[cid],
                     chunk_id=cid,
                     score=score,
                     dense=d[1] if d else 0.0,
@@ -303,13 +302,3 @@ def _where(
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _matches(
-    chunk: Chunk, source: str | None, speaker: str | None, exclude: str | None = None
-) -> bool:
-    return (
-        (not source or chunk.source == source)
-        and chunk.source != exclude
-        and (not speaker or speaker in (chunk.speaker, chunk.state))
-    )

@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 
 from retrieval.errors import IndexMissing, StoreUnavailable
+from retrieval.lexical import Record
 from retrieval.settings import Settings
 from retrieval.types import Chunk
 
@@ -194,23 +195,36 @@ class Store:
         col.modify(metadata=dict(col.metadata or {}) | values)
 
     @_reachable
-    def metadatas(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yield (id, metadata) of every stored chunk, without documents or vectors."""
+    def ids(self) -> Iterator[str]:
+        """Yield the id of every stored chunk (ids only: a tenth of a second per 30k)."""
         col = self.collection()
         batch = self.client.get_max_batch_size()
         for offset in range(0, col.count(), batch):
-            got = col.get(include=["metadatas"], limit=batch, offset=offset)
-            yield from zip(got["ids"], got["metadatas"], strict=True)
+            yield from col.get(include=[], limit=batch, offset=offset)["ids"]
 
     @_reachable
-    def records(self) -> Iterator[tuple[str, Chunk]]:
-        """Yield (id, chunk) of every stored chunk."""
+    def records(self, ids: Sequence[str] | None = None) -> Iterator[Record]:
+        """Yield every stored chunk (or those of `ids`) with the file it came from."""
         col = self.collection()
         batch = self.client.get_max_batch_size()
-        for offset in range(0, col.count(), batch):
-            got = col.get(include=["metadatas", "documents"], limit=batch, offset=offset)
+        if ids is None:
+            pages = (
+                col.get(include=["metadatas", "documents"], limit=batch, offset=offset)
+                for offset in range(0, col.count(), batch)
+            )
+        else:
+            pages = (
+                col.get(ids=list(ids[i : i + batch]), include=["metadatas", "documents"])
+                for i in range(0, len(ids), batch)
+            )
+        for got in pages:
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                yield cid, chunk_from(text, meta)
+                yield Record(
+                    cid,
+                    chunk_from(text, meta),
+                    str(meta.get("file_hash", "")),
+                    int(meta.get("n_chunks", 0)),
+                )
 
     @_reachable
     def embeddings(self, ids: Sequence[str], sentences: bool = False) -> dict[str, list[float]]:
@@ -262,7 +276,7 @@ class Store:
         sentences: bool = False,
     ) -> list[tuple[str, float]]:
         """Return (id, cosine similarity) of the nearest chunks (or sentences)."""
-        # Ids and distances only: the chunks themselves are in memory with the lexical index,
+        # Ids and distances only: the chunks themselves are read from the lexical index,
         # and fetching 40 documents with their metadata triples the cost of a query.
         col = self.sentences() if sentences else self.collection()
         got = col.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])

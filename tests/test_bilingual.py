@@ -1,7 +1,9 @@
 """English words to a collection's Chinese words, through the bundled CC-CEDICT."""
 
+from pathlib import Path
+
 from retrieval.bilingual import build_lexicon, query_terms, stem
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import Record, open_index
 from retrieval.question import kind, offers
 from retrieval.types import Chunk
 
@@ -46,14 +48,14 @@ def test_a_sentence_offers_only_what_the_question_lacks() -> None:
     assert not offers("", "任何句子。", "问题")
 
 
-def test_english_words_find_chinese_passages_through_the_lexicon() -> None:
+def test_english_words_find_chinese_passages_through_the_lexicon(tmp_path: Path) -> None:
     chunks = [
         Chunk(source="a.md", title="A", text="会议在赫尔辛基举行。", start=0, end=10),
         Chunk(source="b.md", title="B", text="天气预报说明天下雨。", start=0, end=10),
     ]
-    index = LexicalIndex.build([("a", chunks[0]), ("b", chunks[1])])
+    index = open_index(tmp_path)
+    index.apply([], [Record("a", chunks[0]), Record("b", chunks[1])], "g1")
     terms = index.terms(["conference"], translate=True)
     assert terms and all(len(t) >= 1 for t in terms)
-    scores = index.scores(terms)
-    assert scores[index.position["a"]] > 0 == scores[index.position["b"]]
+    assert [cid for cid, _ in index.top(terms, None, 10)] == ["a"]
     assert index.weights(terms).share(frozenset({"会议"})) == 1.0

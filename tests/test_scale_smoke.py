@@ -30,4 +30,4 @@ def test_scale_bench_runs_end_to_end(tmp_path: Path) -> None:
     embedded = int(report["append_reingest"]["summary"].split("; ")[1].split()[0])
     assert 1 <= embedded <= 2  # only the appended passage (and the one it now overlaps)
     assert len(report["cold_ask"]) == 3 and report["warm"]["p95_ms"] >= report["warm"]["p50_ms"]
-    assert report["index_mib"] > 0 and report["records_json_mib"] > 0
+    assert report["index_mib"] > 0 and report["keyword_index_mib"] > 0
