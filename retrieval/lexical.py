@@ -36,7 +36,9 @@ Terms = list[frozenset[str]]
 DATABASE = "lexical.sqlite"
 K1, B = 1.5, 0.75  # BM25, Lucene variant: the scores bm25s gave before this index
 EMPTY = "\u2205"  # the one token of a chunk without words
-_SEP = "\x1f"
+_SEP = "\x1f"  # between tokens
+_VERSION = 2  # of the schema: a database of another version is started afresh
+_CACHED = 20_000  # chunks kept decoded; the cache starts afresh beyond that
 _BATCH = 500  # ids per IN (...) list
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +54,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     n_chunks INTEGER NOT NULL,
     length INTEGER NOT NULL,
     tokens TEXT NOT NULL,
+    sentences TEXT NOT NULL,
     chunk TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_in_order ON chunks (source, start, id);
@@ -125,7 +128,16 @@ class LexicalIndex:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
+        if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
+            db.execute("BEGIN IMMEDIATE")
+            if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:  # not by another
+                for table in ("meta", "chunks", "postings", "lexicon"):
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {_VERSION}")
+            db.execute("COMMIT")
         return db
 
     def close(self) -> None:
@@ -159,8 +171,8 @@ class LexicalIndex:
         self._lengths[table[:, 0]] = table[:, 1]
         self._n = len(table)
         self._avg = float(table[:, 1].mean()) if len(table) else 1.0
-        for cache in (self._df, self._chunks, self._sentence_tokens, self._chunk_tokens):
-            cache.clear()
+        self._df.clear()
+        self._forget()
         self._stamp = stamp
 
     @property
@@ -189,14 +201,23 @@ class LexicalIndex:
         """Return id -> chunk of those of `ids` the index holds."""
         order = list(dict.fromkeys(ids))
         wanted = [cid for cid in order if cid not in self._chunks]
-        with self._read() as db:
-            for part in _parts(wanted):
-                marks = ",".join("?" * len(part))
-                for cid, data in db.execute(
-                    f"SELECT id, chunk FROM chunks WHERE id IN ({marks})", part
-                ):
-                    self._chunks[cid] = Chunk(**json.loads(data))
+        if len(self._chunks) + len(wanted) > _CACHED:
+            self._forget()
+            wanted = order
+        if wanted:
+            with self._read() as db:
+                for part in _parts(wanted):
+                    marks = ",".join("?" * len(part))
+                    for cid, data, sentences in db.execute(
+                        f"SELECT id, chunk, sentences FROM chunks WHERE id IN ({marks})", part
+                    ):
+                        self._chunks[cid] = Chunk(**json.loads(data))
+                        self._sentence_tokens[cid] = [frozenset(t) for t in json.loads(sentences)]
         return {cid: self._chunks[cid] for cid in order if cid in self._chunks}
+
+    def _forget(self) -> None:
+        for cache in (self._chunks, self._sentence_tokens, self._chunk_tokens):
+            cache.clear()
 
     def chunk(self, cid: str) -> Chunk | None:
         """Return one chunk by id, or None."""
@@ -339,14 +360,10 @@ class LexicalIndex:
         return self._df[token]
 
     def sentence_tokens(self, cid: str) -> list[frozenset[str]]:
-        """Return the token sets of a chunk's sentences (cached)."""
+        """Return the token sets of a chunk's sentences (tokenized at ingest)."""
         if cid not in self._sentence_tokens:
-            found = self.chunk(cid)
-            text = found.text if found else ""
-            self._sentence_tokens[cid] = [
-                frozenset(tokenize(text[s:e])) for s, e in sentence_spans(text)
-            ]
-        return self._sentence_tokens[cid]
+            self.chunks([cid])
+        return self._sentence_tokens.get(cid, [])
 
     def weights(self, terms: Terms) -> Weights:
         """Return each term's alternatives weighted by IDF, as shares of the question's total.
@@ -447,9 +464,14 @@ class LexicalIndex:
             c = r.chunk
             tokens = tokenize(_searchable(c)) or [EMPTY]
             counts = Counter(tokens)
+            sentences = json.dumps(
+                [list(dict.fromkeys(tokenize(c.text[s:e]))) for s, e in sentence_spans(c.text)],
+                ensure_ascii=False,
+            )
             doc = db.execute(
                 "INSERT INTO chunks (id, source, title, start, speaker, state, file_hash, "
-                "n_chunks, length, tokens, chunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "n_chunks, length, tokens, sentences, chunk) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     r.id,
                     c.source,
@@ -461,6 +483,7 @@ class LexicalIndex:
                     r.n_chunks,
                     len(tokens),
                     _SEP.join(counts),
+                    sentences,
                     json.dumps(dataclasses.asdict(c), ensure_ascii=False),
                 ),
             ).lastrowid
