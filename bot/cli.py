@@ -111,7 +111,7 @@ def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
         f"{len(report.removed)} removed, {len(report.failed)} skipped; "
         f"{report.embedded} chunks embedded, {report.reused} reused, "
         f"{report.total_chunks} in the index ({report.seconds:.1f} s)"
-        + (" — rebuilt for a new embedder or chunker" if report.rebuilt else "")
+        + (" — rebuilt for a new embedder, chunker or index layout" if report.rebuilt else "")
     )
 
 

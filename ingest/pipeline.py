@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
@@ -21,7 +22,7 @@ from retrieval.errors import DataDirError, UnreadableFile
 from retrieval.lexical import FileChunks, Record, open_index
 from retrieval.qa import QA
 from retrieval.settings import Settings
-from retrieval.store import Store, chunk_metadata
+from retrieval.store import LAYOUT, VECTORS_KEY, Store, chunk_metadata, encode_vectors
 from retrieval.text import sentence_spans
 from retrieval.types import Chunk
 
@@ -79,21 +80,6 @@ def discover(data_dir: Path, ignored: frozenset[str]) -> list[Path]:
         if not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
         and p.relative_to(data_dir).as_posix() not in ignored
     ]
-
-
-def sentence_records(
-    chunks: list[Chunk], ids: list[str]
-) -> tuple[list[str], list[str], list[dict[str, str | int]]]:
-    """Return the ids (`CHUNK:N`), texts and metadata of the chunks' sentences."""
-    sids: list[str] = []
-    texts: list[str] = []
-    metas: list[dict[str, str | int]] = []
-    for cid, c in zip(ids, chunks, strict=True):
-        for n, (s, e) in enumerate(sentence_spans(c.text)):
-            sids.append(f"{cid}:{n}")
-            texts.append(c.text[s:e])
-            metas.append({"chunk": cid, "source": c.source, "speaker": c.speaker, "state": c.state})
-    return sids, texts, metas
 
 
 def chunk_ids(chunks: list[Chunk]) -> list[str]:
@@ -204,13 +190,16 @@ class Ingester:
         name = embedder_name(self.embedder)
         if self.store.exists():
             info = self.store.info()
-            if info.get("embedder") == name and info.get("chunker") == CHUNKER:
+            if (
+                info.get("embedder") == name
+                and info.get("chunker") == CHUNKER
+                and info.get("layout") == LAYOUT
+            ):
                 return
             self.store.reset()
             self.report.rebuilt = True
         self.store.collection(create=True)
-        self.store.sentences(create=True)
-        self.store.set_info(embedder=name, chunker=CHUNKER, generation="new")
+        self.store.set_info(embedder=name, chunker=CHUNKER, layout=LAYOUT, generation="new")
 
     def _touch(self) -> None:
         """Mark the index as changing: a new generation, ready for readers when `_finish` ends."""
@@ -246,7 +235,7 @@ class Ingester:
 
     def _flush(self) -> None:
         """Embed and write the pending files together: a Chroma write costs the same for one
-        chunk as for hundreds. Sentences go first: a file's chunks mark it complete."""
+        chunk as for hundreds. Each chunk carries its sentences' vectors."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
@@ -258,15 +247,26 @@ class Ingester:
         new = self._embed([chunks[i].text for i in todo])
         vectors.update(zip((ids[i] for i in todo), new, strict=True))
         self.report.embedded += len(todo)
-        self._sentences(chunks, ids, vectors)
-        metas = [m for p in pending for m in p.metas]
+        sentence_vectors = self._sentences(chunks, ids, vectors)
+        encoded = {cid: encode_vectors(m) for cid, m in sentence_vectors.items()}
+        metas = [
+            m | {VECTORS_KEY: encoded[cid]}
+            for p in pending
+            for cid, m in zip(p.ids, p.metas, strict=True)
+        ]
         self.store.upsert(ids, [vectors[cid] for cid in ids], metas, [c.text for c in chunks])
         self.store.delete([cid for p in pending for cid in p.stale])
         self.report.indexed += [p.source for p in pending]
         for p in pending:
             self._unindexed += p.stale
             self._indexed += [
-                Record(cid, c, p.file_hash, len(p.chunks))
+                Record(
+                    cid,
+                    c,
+                    p.file_hash,
+                    len(p.chunks),
+                    sentence_vectors[cid].astype(np.float16).tobytes(),
+                )
                 for cid, c in zip(p.ids, p.chunks, strict=True)
             ]
 
@@ -278,26 +278,35 @@ class Ingester:
 
     def _sentences(
         self, chunks: list[Chunk], ids: list[str], chunk_vectors: dict[str, list[float]]
-    ) -> None:
-        """Store a vector for every sentence of the chunks; reuse those already stored, and
-        a one-sentence chunk's own vector."""
-        sids, texts, metas = sentence_records(chunks, ids)
-        vectors = self.store.embeddings(sids, sentences=True)
+    ) -> dict[str, np.ndarray]:
+        """Return chunk id -> a vector for each of its sentences: those the index holds for an
+        unchanged chunk, a one-sentence chunk's own vector, or new ones."""
+        dimension = len(next(iter(chunk_vectors.values())))
+        held = self.lexical.vectors(ids, dimension)
+        texts = {
+            cid: [c.text[s:e] for s, e in sentence_spans(c.text)]
+            for c, cid in zip(chunks, ids, strict=True)
+        }
         whole = {c.text: chunk_vectors[cid] for c, cid in zip(chunks, ids, strict=True)}
         todo = list(
             dict.fromkeys(
                 t
-                for sid, t in zip(sids, texts, strict=True)
-                if sid not in vectors and t not in whole
+                for cid, sentences in texts.items()
+                if cid not in held
+                for t in sentences
+                if t not in whole
             )
         )
         by_text = whole | dict(zip(todo, self._embed(todo), strict=True))
-        self.store.upsert(
-            sids,
-            [vectors.get(sid) or by_text[t] for sid, t in zip(sids, texts, strict=True)],
-            metas,
-            sentences=True,
-        )
+        out: dict[str, np.ndarray] = {}
+        for cid, sentences in texts.items():
+            if cid in held and len(held[cid]) == len(sentences):
+                out[cid] = held[cid]
+            else:
+                out[cid] = np.asarray([by_text[t] for t in sentences], dtype=np.float32).reshape(
+                    len(sentences), dimension
+                )
+        return out
 
     def _finish(self) -> None:
         info = self.store.info()
@@ -313,6 +322,10 @@ class Ingester:
             # Measure the collection's baseline now (if not carried), not on the first question.
             QA(self.settings, self.embedder)
         self.report.total_chunks = self.store.collection().count()
+
+
+def _float16(matrix: np.ndarray) -> bytes:
+    return matrix.astype(np.float16).tobytes()
 
 
 def supported_suffixes() -> list[str]:

@@ -37,7 +37,7 @@ DATABASE = "lexical.sqlite"
 K1, B = 1.5, 0.75  # BM25, Lucene variant: the scores bm25s gave before this index
 EMPTY = "\u2205"  # the one token of a chunk without words
 _SEP = "\x1f"  # between tokens
-_VERSION = 2  # of the schema: a database of another version is started afresh
+_VERSION = 3  # of the schema: a database of another version is started afresh
 _CACHED = 20_000  # chunks kept decoded; the cache starts afresh beyond that
 _BATCH = 500  # ids per IN (...) list
 _SCHEMA = """
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     length INTEGER NOT NULL,
     tokens TEXT NOT NULL,
     sentences TEXT NOT NULL,
+    vectors BLOB NOT NULL,
     chunk TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_in_order ON chunks (source, start, id);
@@ -72,6 +73,7 @@ class Record(NamedTuple):
     chunk: Chunk
     file_hash: str = ""
     n_chunks: int = 0
+    vectors: bytes = b""  # one float16 vector per sentence, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,20 @@ class LexicalIndex:
     def _forget(self) -> None:
         for cache in (self._chunks, self._sentence_tokens, self._chunk_tokens):
             cache.clear()
+
+    def vectors(self, ids: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
+        """Return id -> the chunk's sentence vectors (float32, one row per sentence)."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, np.ndarray] = {}
+        with self._read() as db:
+            for part in _parts(wanted):
+                marks = ",".join("?" * len(part))
+                for cid, blob in db.execute(
+                    f"SELECT id, vectors FROM chunks WHERE id IN ({marks})", part
+                ):
+                    rows = np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension)
+                    found[cid] = rows.astype(np.float32)
+        return found
 
     def chunk(self, cid: str) -> Chunk | None:
         """Return one chunk by id, or None."""
@@ -470,8 +486,8 @@ class LexicalIndex:
             )
             doc = db.execute(
                 "INSERT INTO chunks (id, source, title, start, speaker, state, file_hash, "
-                "n_chunks, length, tokens, sentences, chunk) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "n_chunks, length, tokens, sentences, vectors, chunk) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     r.id,
                     c.source,
@@ -484,6 +500,7 @@ class LexicalIndex:
                     len(tokens),
                     _SEP.join(counts),
                     sentences,
+                    r.vectors,
                     json.dumps(dataclasses.asdict(c), ensure_ascii=False),
                 ),
             ).lastrowid

@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from retrieval.embeddings import embedder_name, load_embedder
 from retrieval.errors import IndexMismatch
 from retrieval.lexical import LexicalIndex, Terms, Weights, open_index, require_passages
 from retrieval.settings import Settings
-from retrieval.store import Store
+from retrieval.store import LAYOUT, Store
 from retrieval.text import Language, language, tokenize
 from retrieval.types import Passage, Retrieval
 
@@ -47,7 +48,7 @@ class Ranking:
     """Every constant of the search, in one place."""
 
     candidates: int  # passages taken from each of dense and BM25 search
-    sentence_candidates: int  # nearest sentences searched
+    sentence_candidates: int  # sentences of the candidates kept, nearest first
     sentence_weight: float  # the sentence ranking's weight in the fusion
     lexical_weight: Mapping[Language, float]  # BM25's weight in the fusion, by question language
     rrf_k: int  # reciprocal rank fusion's k
@@ -128,6 +129,10 @@ class Searcher:
                 f"the index was built with embedder {info.get('embedder')!r}, not {wanted!r}: "
                 "run `citeqa ingest` to rebuild it"
             )
+        if info.get("layout") != LAYOUT:
+            raise IndexMismatch(
+                "the index was built by an earlier citeqa: run `citeqa ingest` to rebuild it"
+            )
         if chunker and info.get("chunker") != chunker:
             raise IndexMismatch(
                 f"the index was built with chunker {info.get('chunker')!r}, not {chunker!r}: "
@@ -189,23 +194,21 @@ class Searcher:
         t1 = time.perf_counter()
         where = _where(source, speaker, exclude)
         dense = self.store.query(vector, r.candidates, where)
-        sentence_hits = dict(self.store.query(vector, r.sentence_candidates, where, sentences=True))
-        # the keyword index holds them all, unless an ingest runs concurrently
-        known = self.lexical.known(
-            [cid for cid, _ in dense] + [s.rpartition(":")[0] for s in sentence_hits]
-        )
-        dense = [hit for hit in dense if hit[0] in known]
-        sentences: dict[str, tuple[float, int]] = {}
-        for sid, sim in sentence_hits.items():
-            cid, _, n = sid.rpartition(":")
-            if cid in known and cid not in sentences:
-                sentences[cid] = (sim, int(n))
         t2 = time.perf_counter()
         tokens = tokenize(question)
         cjk = lang == "zh"
         terms = self.lexical.terms(tokens, translate=not cjk)
         lexical = self._lexical_hits(terms, tokens if cjk else None, source, speaker, exclude)
         t3 = time.perf_counter()
+        # the keyword index holds them all, unless an ingest runs concurrently
+        known = self.lexical.known(cid for cid, _ in dense)
+        dense = [hit for hit in dense if hit[0] in known]
+        sentence_hits = self._sentence_hits(vector, [cid for cid, _ in dense + lexical])
+        sentences: dict[str, tuple[float, int]] = {}
+        for sid, sim in sentence_hits.items():
+            cid, _, n = sid.rpartition(":")
+            if cid not in sentences:
+                sentences[cid] = (sim, int(n))
         fused = fuse(
             [[cid for cid, _ in dense], list(sentences), [cid for cid, _ in lexical]],
             [1.0, r.sentence_weight, r.lexical_weight[lang]],
@@ -219,6 +222,19 @@ class Searcher:
         if timings is not None:
             timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
         return Retrieval(passages, sentence_hits)
+
+    def _sentence_hits(self, vector: list[float], candidates: list[str]) -> dict[str, float]:
+        """Return the `Ranking.sentence_candidates` sentences (`CHUNK:N`) of the candidate
+        passages nearest to the question, by cosine similarity, nearest first."""
+        query = np.asarray(vector, dtype=np.float32)
+        found = self.lexical.vectors(candidates, len(query))
+        sims = [
+            (f"{cid}:{n}", float(sim))
+            for cid, rows in found.items()
+            for n, sim in enumerate(rows @ query)
+        ]
+        sims.sort(key=lambda hit: -hit[1])
+        return dict(sims[: self.ranking.sentence_candidates])
 
     def _lexical_hits(
         self,

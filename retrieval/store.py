@@ -1,5 +1,6 @@
 """The Chroma vector store: the one module that imports chromadb."""
 
+import base64
 import dataclasses
 import functools
 import inspect
@@ -19,8 +20,12 @@ from retrieval.types import Chunk
 # sentences asked for, 100 left the nearest set, and so the decision on a borderline question,
 # varying from one build of the same collection to the next.
 EF_SEARCH = 400
-# The sentence collection is named after the chunk collection with this suffix.
-SENTENCES = "-sentences"
+# Before 0.3, sentence vectors had their own collection, named with this suffix; they are now
+# kept with their chunk (metadata `sentence_vectors`, float16, base64).
+LEGACY_SENTENCES = "-sentences"
+VECTORS_KEY = "sentence_vectors"
+# How an index is laid out; an index of another layout is rebuilt by the next ingest.
+LAYOUT = 2
 _CHUNK_FIELDS = [f.name for f in dataclasses.fields(Chunk) if f.name != "text"]
 
 
@@ -28,6 +33,16 @@ def chunk_metadata(chunk: Chunk, **extra: str | int) -> dict[str, Any]:
     """Return the Chroma metadata recorded for a chunk."""
     meta = {name: getattr(chunk, name) for name in _CHUNK_FIELDS}
     return meta | extra
+
+
+def encode_vectors(matrix: np.ndarray) -> str:
+    """Return sentence vectors (one row each) as the metadata string kept with a chunk."""
+    return base64.b64encode(np.asarray(matrix, dtype=np.float16).tobytes()).decode("ascii")
+
+
+def decode_vectors(value: object) -> bytes:
+    """Return the float16 bytes of a chunk's `sentence_vectors` metadata (empty if none)."""
+    return base64.b64decode(value) if isinstance(value, str) else b""
 
 
 def chunk_from(text: str, meta: dict[str, Any]) -> Chunk:
@@ -106,7 +121,6 @@ class Store:
         self.fresh = fresh
         self._client: Any = None
         self._collection: Any = None
-        self._sentences: Any = None
 
     @property
     @_reachable
@@ -148,13 +162,6 @@ class Store:
             self._collection = self._open(self.settings.collection, create)
         return self._collection
 
-    @_reachable
-    def sentences(self, create: bool = False) -> Any:
-        """Return the collection of sentence vectors (id `CHUNK:N`, metadata `chunk`, ...)."""
-        if self._sentences is None:
-            self._sentences = self._open(self.settings.collection + SENTENCES, create)
-        return self._sentences
-
     def _open(self, name: str, create: bool) -> Any:
         if create:
             return self.client.get_or_create_collection(
@@ -168,12 +175,12 @@ class Store:
 
     @_reachable
     def reset(self) -> None:
-        """Delete the chunk and sentence collections."""
+        """Delete the collection (and the sentence collection of an index before 0.3)."""
         names = {getattr(c, "name", c) for c in self.client.list_collections()}
-        for name in (self.settings.collection, self.settings.collection + SENTENCES):
+        for name in (self.settings.collection, self.settings.collection + LEGACY_SENTENCES):
             if name in names:
                 self.client.delete_collection(name)
-        self._collection = self._sentences = None
+        self._collection = None
 
     @_reachable
     def info(self) -> dict[str, Any]:
@@ -224,12 +231,13 @@ class Store:
                     chunk_from(text, meta),
                     str(meta.get("file_hash", "")),
                     int(meta.get("n_chunks", 0)),
+                    decode_vectors(meta.get(VECTORS_KEY)),
                 )
 
     @_reachable
-    def embeddings(self, ids: Sequence[str], sentences: bool = False) -> dict[str, list[float]]:
-        """Return the stored vectors of those ids (of chunks, or of sentences) that exist."""
-        col = self.sentences() if sentences else self.collection()
+    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Return the stored vectors of those chunk ids that exist."""
+        col = self.collection()
         found: dict[str, list[float]] = {}
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
@@ -243,11 +251,10 @@ class Store:
         ids: Sequence[str],
         vectors: Sequence[list[float]],
         metadatas: Sequence[dict[str, Any]],
-        documents: Sequence[str] | None = None,
-        sentences: bool = False,
+        documents: Sequence[str],
     ) -> None:
-        """Write chunks (or sentences) in batches no larger than the client accepts."""
-        col = self.sentences(create=True) if sentences else self.collection(create=True)
+        """Write chunks in batches no larger than the client accepts."""
+        col = self.collection(create=True)
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
             j = i + batch
@@ -255,31 +262,26 @@ class Store:
                 ids=list(ids[i:j]),
                 embeddings=list(vectors[i:j]),
                 metadatas=list(metadatas[i:j]),
-                documents=list(documents[i:j]) if documents is not None else None,
+                documents=list(documents[i:j]),
             )
 
     @_reachable
     def delete(self, ids: Sequence[str]) -> None:
-        """Delete chunks by id, with their sentences."""
+        """Delete chunks by id."""
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
-            part = list(ids[i : i + batch])
-            self.collection().delete(ids=part)
-            self.sentences(create=True).delete(where={"chunk": {"$in": part}})
+            self.collection().delete(ids=list(ids[i : i + batch]))
 
     @_reachable
     def query(
-        self,
-        vector: list[float],
-        n: int,
-        where: dict[str, Any] | None = None,
-        sentences: bool = False,
+        self, vector: list[float], n: int, where: dict[str, Any] | None = None
     ) -> list[tuple[str, float]]:
-        """Return (id, cosine similarity) of the nearest chunks (or sentences)."""
+        """Return (id, cosine similarity) of the nearest chunks."""
         # Ids and distances only: the chunks themselves are read from the lexical index,
         # and fetching 40 documents with their metadata triples the cost of a query.
-        col = self.sentences() if sentences else self.collection()
-        got = col.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
+        got = self.collection().query(
+            query_embeddings=[vector], n_results=n, where=where, include=["distances"]
+        )
         return [
             (cid, 1.0 - float(dist))
             for cid, dist in zip(got["ids"][0], got["distances"][0], strict=True)
