@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
@@ -12,6 +13,7 @@ from retrieval.errors import DataDirError, IndexMismatch, IndexMissing
 from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.store import Store
+from retrieval.text import sentence_spans
 from tests.conftest import make_settings
 
 
@@ -147,3 +149,60 @@ def test_a_small_change_keeps_the_collection_baseline(
     assert after["generation"] == Store(hashed).info()["generation"] != before["generation"]
     assert after["mean"] == before["mean"] and after["spread"] == before["spread"]
     assert QA(hashed).baseline is not None
+
+
+class _Counting(HashingEmbeddings):
+    """Counts the passages it embeds (not the questions, such as the baseline's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.texts += texts
+        return super().embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return super().embed_documents([text])[0]
+
+
+def test_each_chunk_keeps_its_sentence_vectors_in_the_store_and_the_keyword_index(
+    hashed: Settings,
+) -> None:
+    qa = QA(hashed)
+    chunk_id, chunk = next(
+        (cid, c)
+        for cid, c in ((r.id, r.chunk) for r in Store(hashed).records())
+        if len(sentence_spans(c.text)) >= 3
+    )
+    sentences = [chunk.text[s:e] for s, e in sentence_spans(chunk.text)]
+    expected = np.asarray(HashingEmbeddings().embed_documents(sentences))
+    kept = qa.searcher.lexical.vectors([chunk_id], expected.shape[1])[chunk_id]
+    assert kept.shape == expected.shape and np.allclose(kept, expected, atol=1e-3)
+    stored = next(r for r in Store(hashed).records([chunk_id]))
+    assert (
+        np.frombuffer(stored.vectors, dtype=np.float16).tobytes()
+        == kept.astype(np.float16).tobytes()
+    )
+
+
+def test_a_changed_file_embeds_only_its_new_passages_and_their_sentences(
+    hashed: Settings,
+) -> None:
+    doc = hashed.data_dir / "cd-2018-g21-negative-security-assurances.txt"
+    doc.write_text(doc.read_text("utf-8") + "\n 20. 本集团关注北极理事会。 \n", "utf-8")
+    counting = _Counting()
+    report = Ingester(hashed, embedder=counting, progress=False).run()
+    assert report.indexed == [doc.name] and report.reused > 10
+    # the new chunk(s) and the sentences they hold that are not a whole chunk
+    assert 0 < len(counting.texts) <= 3 * report.embedded
+    assert any("北极理事会" in t for t in counting.texts)
+
+
+def test_an_index_of_an_earlier_layout_is_refused_then_rebuilt(hashed: Settings) -> None:
+    Store(hashed).set_info(layout=1)
+    with pytest.raises(IndexMismatch, match=r"earlier citeqa.*citeqa ingest"):
+        QA(hashed)
+    report = Ingester(hashed, progress=False).run()
+    assert report.rebuilt and report.embedded == report.total_chunks
+    assert QA(hashed).ask("消极安全保证").citations
