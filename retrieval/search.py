@@ -10,7 +10,7 @@ from types import MappingProxyType
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from retrieval.embeddings import embedder_name, load_embedder
+from retrieval.embeddings import embedder_name, load_embedder, signature
 from retrieval.errors import IndexMismatch
 from retrieval.lexical import LexicalIndex, Terms, Weights, open_index, require_passages
 from retrieval.settings import Settings
@@ -107,7 +107,9 @@ class Searcher:
         """`fresh` reopens the store (see `Store`): to see another process's ingest."""
         self.settings = settings
         self.ranking = ranking
-        self.embedder = embedder or load_embedder(settings.embedder)
+        self.embedder = embedder or load_embedder(
+            settings.embedder, settings.embed_device, settings.embed_batch
+        )
         warming = threading.Thread(target=_warm, args=(self.embedder,), daemon=True)
         warming.start()  # the model and dictionary load while Chroma starts: half a cold start
         self.store = Store(settings, fresh)
@@ -128,6 +130,11 @@ class Searcher:
             raise IndexMismatch(
                 f"the index was built with embedder {info.get('embedder')!r}, not {wanted!r}: "
                 "run `citeqa ingest` to rebuild it"
+            )
+        if info.get("embedding") != signature(self.embedder):
+            raise IndexMismatch(
+                f"the index was built with other embedding settings ({info.get('embedding')}) "
+                f"than now ({signature(self.embedder)}): run `citeqa ingest` to rebuild it"
             )
         if info.get("layout") != LAYOUT:
             raise IndexMismatch(

