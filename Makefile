@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test lint bench bench-seed bench-followups bench-public bench-scale calibrate install install-test ingest clean
+.PHONY: run test lint bench bench-seed bench-followups bench-public bench-scale bench-embedders calibrate install install-test ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-followups: install-test
 # a synthetic collection of SIZE chunks (default 10000): ingest, re-ingest, cold/warm, memory
 bench-scale: install-test
 	$(BIN)/python bench/scale.py --size $(or $(SIZE),10000)
+
+# each embedder's cold start, passages/s and question latency (EMBEDDER=path for your own)
+bench-embedders: install-test
+	$(BIN)/python bench/embedders.py $(if $(EMBEDDER),--embedder $(EMBEDDER),)
 
 # XQuAD-even (zh + en questions) and CMRC 2018 dev from ../shared/eval: about 15 minutes
 bench-public: install-test
