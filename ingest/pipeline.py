@@ -19,7 +19,7 @@ from ingest.loaders import READERS, load, read_catalog
 from retrieval.baseline import Baseline
 from retrieval.embeddings import embedder_name, load_embedder, signature
 from retrieval.errors import DataDirError, UnreadableFile
-from retrieval.lexical import FileChunks, Record, open_index
+from retrieval.lexical import APPLY_BATCH, FileChunks, Record, open_index
 from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.store import LAYOUT, VECTORS_KEY, Store, chunk_metadata, encode_vectors
@@ -265,15 +265,13 @@ class Ingester:
         for p in pending:
             self._unindexed += p.stale
             self._indexed += [
-                Record(
-                    cid,
-                    c,
-                    p.file_hash,
-                    len(p.chunks),
-                    sentence_vectors[cid].astype(np.float16).tobytes(),
-                )
+                Record(cid, c, p.file_hash, len(p.chunks), _float16(sentence_vectors[cid]))
                 for cid, c in zip(p.ids, p.chunks, strict=True)
             ]
+        if len(self._indexed) >= APPLY_BATCH:
+            # keeps the generation it had: a run interrupted after this is synced next time
+            self.lexical.apply(self._unindexed, self._indexed, self.lexical.generation)
+            self._unindexed, self._indexed = [], []
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = []

@@ -39,6 +39,9 @@ EMPTY = "\u2205"  # the one token of a chunk without words
 _SEP = "\x1f"  # between tokens
 _VERSION = 3  # of the schema: a database of another version is started afresh
 _CACHED = 20_000  # chunks kept decoded; the cache starts afresh beyond that
+# Chunks added per transaction by a large sync or ingest: bounds memory (each carries its
+# sentence vectors) while rewriting the common posting lists only a few times.
+APPLY_BATCH = 20_000
 _BATCH = 500  # ids per IN (...) list
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -424,14 +427,22 @@ class LexicalIndex:
 
     def sync(self, store: Any, generation: str) -> bool:
         """Bring the index in line with the store's chunks, stamped `generation`; return
-        whether anything changed. Only the chunks the index lacks are read from the store."""
+        whether anything changed. Only the chunks the index lacks are read from the store,
+        `APPLY_BATCH` at a time."""
         ids = set(store.ids())
         with self._read() as db:
             have = {r[0] for r in db.execute("SELECT id FROM chunks")}
             current = self._meta("generation")
         if ids == have and current == generation:
             return False
-        self.apply(have - ids, store.records(sorted(ids - have)), generation)
+        missing = sorted(ids - have)
+        batch: list[Record] = []
+        for record in store.records(missing):
+            batch.append(record)
+            if len(batch) >= APPLY_BATCH:  # stamped as before: not in line until the end
+                self.apply([], batch, current)
+                batch = []
+        self.apply(have - ids, batch, generation)
         return True
 
     def apply(self, remove: Iterable[str], add: Iterable[Record], generation: str) -> None:

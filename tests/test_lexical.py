@@ -11,8 +11,11 @@ from ingest.pipeline import Ingester
 from retrieval.lexical import DATABASE, EMPTY, LexicalIndex, Record, open_index
 from retrieval.qa import QA
 from retrieval.settings import Settings
+from retrieval.store import Store
 from retrieval.text import tokenize
 from retrieval.types import Chunk
+from tests.conftest import make_settings
+from tests.test_ingest import _Dies
 
 WORDS = [
     "会议",
@@ -136,3 +139,46 @@ def test_a_lost_or_damaged_keyword_index_is_rebuilt_from_the_store(
     after = QA(hashed).ask(question)
     assert after.citations == before.citations and after.answer == before.answer
     assert len(open_index(hashed.index_dir)) > 0
+
+
+def _ids(settings: Settings) -> set[str]:
+    index = open_index(settings.index_dir)
+    return {cid for held in index.files().values() for cid in held.ids}
+
+
+def test_a_large_ingest_applied_in_batches_gives_the_same_index(
+    tmp_path: Path, corpus_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = make_settings(tmp_path / "whole", corpus_copy)
+    Ingester(whole, progress=False).run()
+    monkeypatch.setattr("ingest.pipeline.APPLY_BATCH", 7)
+    batched = make_settings(tmp_path / "batched", corpus_copy)
+    Ingester(batched, progress=False, flush_chunks=5).run()
+    assert _ids(batched) == _ids(whole) == set(Store(batched).ids())
+    query = ["消极", "安全", "保证"]
+    one, other = open_index(whole.index_dir), open_index(batched.index_dir)
+    assert _top(one, query) == pytest.approx(_top(other, query))
+
+
+def test_an_ingest_interrupted_after_a_batch_is_synced_by_the_next(
+    tmp_path: Path, corpus_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, corpus_copy)
+    monkeypatch.setattr("ingest.pipeline.APPLY_BATCH", 7)
+    with pytest.raises(KeyboardInterrupt):
+        Ingester(settings, embedder=_Dies("1261次全体会议"), progress=False, flush_chunks=5).run()
+    partial = open_index(settings.index_dir)
+    assert 0 < len(partial) < len(set(Store(settings).ids())) + 1
+    assert partial.generation != Store(settings).info()["generation"]  # not in line
+    Ingester(settings, progress=False).run()
+    assert _ids(settings) == set(Store(settings).ids())
+
+
+def test_a_replica_syncs_in_batches(hashed: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = QA(hashed).ask("消极安全保证的国际公约")
+    for suffix in ("", "-wal", "-shm"):
+        (hashed.index_dir / (DATABASE + suffix)).unlink(missing_ok=True)
+    monkeypatch.setattr("retrieval.lexical.APPLY_BATCH", 7)
+    after = QA(hashed).ask("消极安全保证的国际公约")
+    assert after.citations == before.citations
+    assert _ids(hashed) == set(Store(hashed).ids())
