@@ -325,7 +325,7 @@ class Ingester:
             self.store.set_info(ready=generation)  # running bots and replicas switch to it now
             # Measure the collection's baseline now (if not carried), not on the first question.
             QA(self.settings, self.embedder)
-        self.report.total_chunks = self.store.collection().count()
+        self.report.total_chunks = len(self.lexical)  # in line with the store by now
 
 
 def _float16(matrix: np.ndarray) -> bytes:

@@ -143,6 +143,12 @@ class LexicalIndex:
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {_VERSION}")
             db.execute("COMMIT")
+        # Covering indexes: opening reads every chunk's length, and an ingest every chunk's
+        # file, without reading the wide rows (a tenth of the time at 90k chunks).
+        db.execute("CREATE INDEX IF NOT EXISTS chunks_lengths ON chunks (doc, length)")
+        db.execute(
+            "CREATE INDEX IF NOT EXISTS chunks_files ON chunks (source, id, file_hash, n_chunks)"
+        )
         return db
 
     def close(self) -> None:
