@@ -253,9 +253,10 @@ class Ingester:
         vectors.update(zip((ids[i] for i in todo), new, strict=True))
         self.report.embedded += len(todo)
         sentence_vectors = self._sentences(chunks, ids, vectors)
-        encoded = {cid: encode_vectors(m) for cid, m in sentence_vectors.items()}
+        # float16, as both the store's metadata and the keyword index keep them
+        raw = {cid: m.astype(np.float16).tobytes() for cid, m in sentence_vectors.items()}
         metas = [
-            m | {VECTORS_KEY: encoded[cid]}
+            m | {VECTORS_KEY: encode_vectors(raw[cid])}
             for p in pending
             for cid, m in zip(p.ids, p.metas, strict=True)
         ]
@@ -265,7 +266,7 @@ class Ingester:
         for p in pending:
             self._unindexed += p.stale
             self._indexed += [
-                Record(cid, c, p.file_hash, len(p.chunks), _float16(sentence_vectors[cid]))
+                Record(cid, c, p.file_hash, len(p.chunks), raw[cid])
                 for cid, c in zip(p.ids, p.chunks, strict=True)
             ]
         if len(self._indexed) >= APPLY_BATCH:
@@ -326,10 +327,6 @@ class Ingester:
             # Measure the collection's baseline now (if not carried), not on the first question.
             QA(self.settings, self.embedder)
         self.report.total_chunks = len(self.lexical)  # in line with the store by now
-
-
-def _float16(matrix: np.ndarray) -> bytes:
-    return matrix.astype(np.float16).tobytes()
 
 
 def supported_suffixes() -> list[str]:

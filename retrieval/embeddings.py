@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from retrieval.errors import EmbedderError
+from retrieval.errors import EmbedderError, first_line
 
 BATCH = 64
 
@@ -156,9 +156,13 @@ class SentenceTransformerEmbeddings(Embeddings):
                     f"embedding model {self.name!r}: no such folder, and not in the local "
                     "Hugging Face cache (citeqa never downloads models)"
                 ) from e
-            raise EmbedderError(f"cannot load embedding model {self.name!r}: {_line(e)}") from e
+            raise EmbedderError(
+                f"cannot load embedding model {self.name!r}: {first_line(e)}"
+            ) from e
         except (ValueError, RuntimeError) as e:
-            raise EmbedderError(f"cannot load embedding model {self.name!r}: {_line(e)}") from e
+            raise EmbedderError(
+                f"cannot load embedding model {self.name!r}: {first_line(e)}"
+            ) from e
 
     def warm(self) -> None:
         """Load the model now rather than on the first question."""
@@ -191,11 +195,6 @@ class SentenceTransformerEmbeddings(Embeddings):
         with self._lock:
             vector = self._model.encode_query([text], normalize_embeddings=True)
         return np.asarray(vector, dtype=np.float32)[0].tolist()  # type: ignore[no-any-return]
-
-
-def _line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def resolve_device(device: str) -> str:

@@ -41,3 +41,10 @@ class EmbedderError(CiteqaError):
 
 class UnreadableFile(CiteqaError):
     """A document cannot be read or holds no text."""
+
+
+def first_line(error: BaseException) -> str:
+    """Return the first line of an error's message (its type when it has none): what a
+    one-line `Error: ...` shows of a library's multi-line report."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

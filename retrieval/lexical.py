@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from retrieval.bilingual import build_lexicon, query_terms
+from retrieval.bilingual import build_lexicon, query_terms, stem
 from retrieval.errors import IndexMissing
 from retrieval.text import sentence_spans, tokenize
 from retrieval.types import Chunk
@@ -199,14 +199,8 @@ class LexicalIndex:
     def known(self, ids: Iterable[str]) -> set[str]:
         """Return those of `ids` the index holds."""
         wanted = list(dict.fromkeys(ids))
-        found: set[str] = set()
         with self._read() as db:
-            for part in _parts(wanted):
-                marks = ",".join("?" * len(part))
-                found.update(
-                    r[0] for r in db.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part)
-                )
-        return found
+            return {r[0] for r in _select_in(db, "SELECT id FROM chunks WHERE id IN ({})", wanted)}
 
     def chunks(self, ids: Iterable[str]) -> dict[str, Chunk]:
         """Return id -> chunk of those of `ids` the index holds."""
@@ -217,13 +211,11 @@ class LexicalIndex:
             wanted = order
         if wanted:
             with self._read() as db:
-                for part in _parts(wanted):
-                    marks = ",".join("?" * len(part))
-                    for cid, data, sentences in db.execute(
-                        f"SELECT id, chunk, sentences FROM chunks WHERE id IN ({marks})", part
-                    ):
-                        self._chunks[cid] = Chunk(**json.loads(data))
-                        self._sentence_tokens[cid] = [frozenset(t) for t in json.loads(sentences)]
+                for cid, data, sentences in _select_in(
+                    db, "SELECT id, chunk, sentences FROM chunks WHERE id IN ({})", wanted
+                ):
+                    self._chunks[cid] = Chunk(**json.loads(data))
+                    self._sentence_tokens[cid] = [frozenset(t) for t in json.loads(sentences)]
         return {cid: self._chunks[cid] for cid in order if cid in self._chunks}
 
     def _forget(self) -> None:
@@ -235,13 +227,11 @@ class LexicalIndex:
         wanted = list(dict.fromkeys(ids))
         found: dict[str, np.ndarray] = {}
         with self._read() as db:
-            for part in _parts(wanted):
-                marks = ",".join("?" * len(part))
-                for cid, blob in db.execute(
-                    f"SELECT id, vectors FROM chunks WHERE id IN ({marks})", part
-                ):
-                    rows = np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension)
-                    found[cid] = rows.astype(np.float32)
+            for cid, blob in _select_in(
+                db, "SELECT id, vectors FROM chunks WHERE id IN ({})", wanted
+            ):
+                rows = np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension)
+                found[cid] = rows.astype(np.float32)
         return found
 
     def chunk(self, cid: str) -> Chunk | None:
@@ -297,7 +287,7 @@ class LexicalIndex:
             words = {}
             for word, heads in db.execute(
                 f"SELECT word, heads FROM lexicon WHERE word IN ({','.join('?' * len(tokens))})",
-                [_stem(t) for t in tokens],
+                [stem(t) for t in tokens],
             ):
                 words[word] = heads.split(_SEP)
             vocabulary = {t for t in tokens if self._doc_frequency(db, t)}
@@ -372,11 +362,7 @@ class LexicalIndex:
         return mask
 
     def _ids(self, db: sqlite3.Connection, docs: list[int]) -> dict[int, str]:
-        found: dict[int, str] = {}
-        for part in _parts(docs):
-            marks = ",".join("?" * len(part))
-            found.update(db.execute(f"SELECT doc, id FROM chunks WHERE doc IN ({marks})", part))
-        return found
+        return dict(_select_in(db, "SELECT doc, id FROM chunks WHERE doc IN ({})", docs))
 
     def _doc_frequency(self, db: sqlite3.Connection, token: str) -> int:
         if token not in self._df:
@@ -395,7 +381,10 @@ class LexicalIndex:
 
         A term weighs as much as its rarest alternative; finding a commoner one earns less.
         """
-        idf = [{alt: self.idf(alt) for alt in term} for term in terms]
+        with self._read() as db:  # one snapshot, not one per alternative
+            idf = [
+                {alt: _idf(self._doc_frequency(db, alt), self._n) for alt in term} for term in terms
+            ]
         total = sum(max(alts.values()) for alts in idf) or 1.0
         shares = [{alt: w / total for alt, w in alts.items()} for alts in idf]
         by_token: dict[str, list[tuple[int, float]]] = {}
@@ -607,10 +596,10 @@ def _idf(df: int, n: int) -> float:
     return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def _stem(token: str) -> str:
-    from retrieval.bilingual import stem
-
-    return stem(token)
+def _select_in(db: sqlite3.Connection, sql: str, items: list[Any]) -> Iterator[Any]:
+    """Yield the rows of `sql`, whose `IN ({})` takes `items`, _BATCH items at a time."""
+    for part in _parts(items):
+        yield from db.execute(sql.format(",".join("?" * len(part))), part)
 
 
 def _parts(items: list[Any]) -> Iterator[list[Any]]:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from retrieval.errors import IndexMissing, StoreUnavailable
+from retrieval.errors import IndexMissing, StoreUnavailable, first_line
 from retrieval.lexical import Record
 from retrieval.settings import Settings
 from retrieval.types import Chunk
@@ -35,9 +35,9 @@ def chunk_metadata(chunk: Chunk, **extra: str | int) -> dict[str, Any]:
     return meta | extra
 
 
-def encode_vectors(matrix: np.ndarray) -> str:
-    """Return sentence vectors (one row each) as the metadata string kept with a chunk."""
-    return base64.b64encode(np.asarray(matrix, dtype=np.float16).tobytes()).decode("ascii")
+def encode_vectors(raw: bytes) -> str:
+    """Return a chunk's float16 sentence vectors as the metadata string kept with it."""
+    return base64.b64encode(raw).decode("ascii")
 
 
 def decode_vectors(value: object) -> bytes:
@@ -64,9 +64,8 @@ def _reachable(method: F) -> F:
     """Turn a dead or unreachable Chroma server into one StoreUnavailable with the URL."""
 
     def fail(store: "Store", error: BaseException) -> StoreUnavailable:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         return StoreUnavailable(
-            f"cannot reach the Chroma server at {store.settings.chroma_url}: {reason}"
+            f"cannot reach the Chroma server at {store.settings.chroma_url}: {first_line(error)}"
         )
 
     if inspect.isgeneratorfunction(method):
