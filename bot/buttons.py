@@ -54,6 +54,24 @@ class MoreButton:
 
 
 @dataclass(frozen=True, slots=True)
+class ClosestButton:
+    """Show the closest passages of remembered declined question `key` (not as an answer)."""
+
+    key: str
+
+    PATTERN = re.compile(r"^c:([0-9a-f]+)$")
+
+    def data(self) -> str:
+        """Return the callback data."""
+        return f"c:{self.key}"
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> "ClosestButton":
+        """Return the button a `PATTERN` match describes."""
+        return cls(match[1])
+
+
+@dataclass(frozen=True, slots=True)
 class Asked:
     """A question as asked, for "more results": its text, the document it was limited to and
     the conversation it followed, so that the next page continues the same ranking."""

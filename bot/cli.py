@@ -12,10 +12,10 @@ import click
 from pydantic import ValidationError
 
 from bot.render import signals_text
-from bot.terminal import answer_text, not_found
+from bot.terminal import answer_text, closest_text, not_found
 from retrieval.errors import CiteqaError
 from retrieval.settings import Settings, bad_setting
-from retrieval.types import Answer
+from retrieval.types import Answer, Citation
 
 if TYPE_CHECKING:  # the core loads models: imported when a command needs it
     from retrieval.conversation import Conversation
@@ -35,16 +35,21 @@ def _qa(settings: Settings) -> "QA":
         raise click.ClickException(str(e)) from e
 
 
+def _citations_json(citations: list[Citation]) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in dataclasses.asdict(c).items() if k not in ("highlights", "chunk_id")}
+        for c in citations
+    ]
+
+
 def answer_json(answer: Answer) -> dict[str, Any]:
     """Return the documented --json shape of an answer."""
     return {
         "question": answer.question,
         "answer": answer.answer,
         "abstained": answer.abstained,
-        "citations": [
-            {k: v for k, v in dataclasses.asdict(c).items() if k not in ("highlights", "chunk_id")}
-            for c in answer.citations
-        ],
+        "citations": _citations_json(answer.citations),
+        "closest": _citations_json(answer.closest),
         "signals": dataclasses.asdict(answer.signals) if answer.signals else None,
         "timings_ms": answer.timings_ms,
     }
@@ -62,6 +67,8 @@ def _emphasis(text: str) -> str:
 def _print_answer(qa: "QA", answer: Answer) -> None:
     if answer.abstained:
         click.echo(not_found(answer.language, sorted(set(qa.sources.values()))))
+        if answer.closest:
+            click.echo("\n" + closest_text(answer, _emphasis))
     else:
         click.echo(answer_text(answer, _emphasis))
 

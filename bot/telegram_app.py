@@ -33,8 +33,17 @@ from telegram.ext import (
 )
 
 from bot.access import Access
-from bot.buttons import Asked, MoreButton, PassageButton, Questions
-from bot.render import Block, Run, answer_blocks, decline_block, passage_blocks, signals_text
+from bot.buttons import Asked, ClosestButton, MoreButton, PassageButton, Questions
+from bot.render import (
+    Block,
+    Run,
+    answer_blocks,
+    citation_head,
+    decline_block,
+    excerpt,
+    passage_blocks,
+    signals_text,
+)
 from bot.telegram_html import split
 from bot.words import say
 from retrieval.conversation import Conversation
@@ -236,6 +245,32 @@ async def show_more(update: Update, context: Context) -> None:
         await query.edit_message_reply_markup(InlineKeyboardMarkup(markup.inline_keyboard[:-1]))
 
 
+async def show_closest(update: Update, context: Context) -> None:
+    """Show a declined question's closest passages under a heading that says what they are."""
+    query = _query(update)
+    asked = context.bot_data.questions.get(ClosestButton.parse(_match(context)).key)
+    shown = _shown(query)
+    if asked is None:
+        await expired(update, context)
+        return
+    await query.answer()
+    if shown is None:
+        return
+    qa = context.bot_data.qa
+    answer = await asyncio.to_thread(
+        qa.ask, asked.text, qa.settings.top_k, asked.source, None, asked.history
+    )
+    lang = _lang(update, asked.text)
+    await query.edit_message_reply_markup(None)  # the press is spent
+    if not answer.closest:  # the index changed since, and nothing comes close now
+        await shown.reply_text(say("no_more", lang))
+        return
+    page = dataclasses.replace(answer, citations=answer.closest, language=lang)
+    heading: Block = [Run(say("closest_heading", lang), "i")]
+    blocks = [heading] + [citation_head(c) + excerpt(c) for c in page.citations]
+    await _send(shown, blocks, _keyboard(page, None, lang))
+
+
 async def expired(update: Update, context: Context) -> None:
     """Answer a button the bot no longer knows."""
     await _query(update).answer(say("expired", _lang(update)), show_alert=True)
@@ -281,7 +316,14 @@ async def _answer(
     if offset == 0 and answer.asked_as != answer.question:
         searched = [[Run(say("searched_as", lang, text=answer.asked_as), "i")]]
     if answer.abstained:
-        await _send(message, [*searched, decline_block(lang, _titles_of(context))])
+        offer = None
+        if answer.closest:
+            key = context.bot_data.questions.remember(asked)
+            button = InlineKeyboardButton(
+                say("show_closest", lang) + " ▸", callback_data=ClosestButton(key).data()
+            )
+            offer = InlineKeyboardMarkup([[button]])
+        await _send(message, [*searched, decline_block(lang, _titles_of(context))], offer)
         return
     page = dataclasses.replace(answer, citations=answer.citations[offset:], language=lang)
     if not page.citations:
@@ -426,6 +468,7 @@ def build_application(settings: Settings, qa: "QA") -> BotApplication:
     )
     application.add_handler(CallbackQueryHandler(show_passage, pattern=PassageButton.PATTERN))
     application.add_handler(CallbackQueryHandler(show_more, pattern=MoreButton.PATTERN))
+    application.add_handler(CallbackQueryHandler(show_closest, pattern=ClosestButton.PATTERN))
     application.add_handler(CallbackQueryHandler(expired))
     application.add_error_handler(on_error)
     return application

@@ -26,6 +26,11 @@ WORDS: dict[str, dict[Language, str]] = {
         "en": "The documents do not answer this question.",
         "zh": "文档中没有找到这个问题的答案。",
     },
+    "closest_heading": {
+        "en": "Closest passages (they may not answer the question):",
+        "zh": "最接近的段落（不一定回答了这个问题）：",
+    },
+    "show_closest": {"en": "Show the closest passages", "zh": "查看最接近的段落"},
     "covers": {"en": "The collection covers:", "zh": "本资料库包含："},
     "text_only": {"en": "I can only answer text questions.", "zh": "我只能回答文字问题。"},
     "denied": {

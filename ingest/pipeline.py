@@ -110,7 +110,11 @@ class Ingester:
         self.log_every = log_every
         self.store = Store(settings)
         self.embedder = embedder or load_embedder(
-            settings.embedder, settings.embed_device, settings.embed_batch
+            settings.embedder,
+            settings.embed_device,
+            settings.embed_batch,
+            settings.model_dir,
+            settings.embed_threads,
         )
         self.progress = progress
         self.flush_chunks = flush_chunks

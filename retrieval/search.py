@@ -108,7 +108,11 @@ class Searcher:
         self.settings = settings
         self.ranking = ranking
         self.embedder = embedder or load_embedder(
-            settings.embedder, settings.embed_device, settings.embed_batch
+            settings.embedder,
+            settings.embed_device,
+            settings.embed_batch,
+            settings.model_dir,
+            settings.embed_threads,
         )
         warming = threading.Thread(target=_warm, args=(self.embedder,), daemon=True)
         warming.start()  # the model and dictionary load while Chroma starts: half a cold start

