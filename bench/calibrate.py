@@ -14,9 +14,10 @@ on a collection it never saw. DECISION itself is then fitted on all of them.
     .venv/bin/python bench/calibrate.py --rows rows.jsonl      # refit from saved rows
 """
 
+import itertools
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,19 @@ from public import EVAL, index_settings
 from bot.evaluation import first_hit
 from bot.squad import Question, first_right, read_set, write_collection
 from ingest.pipeline import Ingester
-from retrieval.answer import CLOSE, DECISION, REFERENCE, SIGNAL_DEPTH, cite, features, signals
+from retrieval.answer import (
+    CLOSE,
+    DECISION,
+    REFERENCE,
+    SIGNAL_DEPTH,
+    Decision,
+    cite,
+    decision_for,
+    inputs,
+    signals,
+)
 from retrieval.baseline import Baseline
+from retrieval.embeddings import embedder_name
 from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.text import language, squash
@@ -46,6 +58,11 @@ XQUAD = (EVAL / "xquad-even" / "xquad.zh.even.json", EVAL / "xquad-even" / "xqua
 CMRC = EVAL / "cmrc2018" / "cmrc2018_dev.json"
 RGB = EVAL / "rgb" / "zh_refine.first150.jsonl"
 L2 = 0.01
+# The decision's inputs, chosen by `--search` (worst collection's leave-one-out accuracy).
+INPUTS = ("dense_top", "lexical_z", "margin_z", "english")
+# Shown, never fitted on: RGB's negatives share the question's topic and lack its answer, a
+# failure no similarity signal separates (the reader's issue).
+UNFITTED = ("rgb",)
 DEPTH = 10
 
 # (text, answerable, rank of the first right passage among `texts` or None, answers)
@@ -60,7 +77,8 @@ def _rows(settings: Settings, questions: list[Asked], name: str) -> list[dict[st
     for text, answerable, rank_of, answers in questions:
         asked, found = qa._search(text, None, None, ())
         similarity = asked.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
-        sig = signals(found, asked.lang != "zh", asked.baseline)
+        decision = decision_for(embedder_name(asked.searcher.embedder))
+        sig = signals(found, asked.lang != "zh", asked.baseline, decision)
         line, _ = cite(asked.question, found, DEPTH, similarity)
         rows.append(
             {
@@ -112,10 +130,13 @@ def collect(tmp: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def standardized(row: dict[str, Any]) -> tuple[float, ...]:
-    """Return a row's decision features against its collection's baseline."""
-    mean, spread = row["baseline"]
-    return Baseline("", tuple(mean), tuple(spread)).standardize(features(Signals(**row["signals"])))
+def row_inputs(row: dict[str, Any]) -> dict[str, float]:
+    """Return a row's decision inputs, read against its collection's baseline (kept in it)."""
+    if "_inputs" not in row:
+        mean, spread = row["baseline"]
+        baseline = Baseline("", tuple(mean), tuple(spread))
+        row["_inputs"] = inputs(Signals(**row["signals"]), baseline)
+    return row["_inputs"]  # type: ignore[no-any-return]
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
@@ -132,24 +153,18 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]
     return float(beta[0]), beta[1:]
 
 
-def fit_rows(rows: list[dict[str, Any]]) -> dict[bool, tuple[float, np.ndarray]]:
-    """Fit one decision per kind of question; each (collection, answerable) weighs the same."""
-    fitted = {}
-    for translated in (False, True):
-        part = [r for r in rows if r["signals"]["translated"] == translated]
-        sizes = Counter((r["set"], r["answerable"]) for r in part)
-        x = np.array([standardized(r) for r in part])
-        y = np.array([float(r["answerable"]) for r in part])
-        w = np.array([len(part) / len(sizes) / sizes[(r["set"], r["answerable"])] for r in part])
-        fitted[translated] = fit(x, y, w / w.mean())
-    return fitted
-
-
-def probability(fitted: dict[bool, tuple[float, np.ndarray]], row: dict[str, Any]) -> float:
-    """Return a fitted decision's probability for a row."""
-    bias, weights = fitted[row["signals"]["translated"]]
-    z = bias + float(np.dot(weights, standardized(row)))
-    return 1 / (1 + np.exp(-max(-30.0, min(30.0, z))))
+def fit_rows(rows: list[dict[str, Any]], names: Sequence[str] = INPUTS) -> Decision:
+    """Fit one decision; each (collection, language, answerable) group weighs the same."""
+    sizes = Counter((r["set"], r["lang"], r["answerable"]) for r in rows)
+    x = np.array([[row_inputs(r)[n] for n in names] for r in rows])
+    y = np.array([float(r["answerable"]) for r in rows])
+    w = np.array(
+        [len(rows) / len(sizes) / sizes[(r["set"], r["lang"], r["answerable"])] for r in rows]
+    )
+    bias, weights = fit(x, y, w / w.mean())
+    return Decision(
+        round(bias, 3), tuple((n, round(float(v), 3)) for n, v in zip(names, weights, strict=True))
+    )
 
 
 def auc(pos: list[float], neg: list[float]) -> float | None:
@@ -196,14 +211,47 @@ def report(rows: list[dict[str, Any]], prob: Callable[[dict[str, Any]], float]) 
     return out
 
 
-def leave_one_out(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def leave_one_out(
+    rows: list[dict[str, Any]], names: Sequence[str] = INPUTS
+) -> list[dict[str, Any]]:
     """Return the rows, each with `loo`: its probability under a decision fitted without its
-    collection."""
+    collection (and never on the topic-only negatives of RGB)."""
     out = []
     for name in sorted({r["set"] for r in rows}):
-        fitted = fit_rows([r for r in rows if r["set"] != name])
-        out += [r | {"loo": probability(fitted, r)} for r in rows if r["set"] == name]
+        fitted = fit_rows([r for r in rows if r["set"] not in (name, *UNFITTED)], names)
+        out += [r | {"loo": fitted.probability(row_inputs(r))} for r in rows if r["set"] == name]
     return out
+
+
+def search(rows: list[dict[str, Any]], size: int = 3) -> list[str]:
+    """Return, best first, the decisions of up to `size` inputs (plus `english`) by their
+    worst leave-one-collection-out balanced accuracy over the fitted collections."""
+    names = [n for n in row_inputs(rows[0]) if n not in ("english", "agreement")]
+    x_all = np.array([[row_inputs(r)[n] for n in [*names, "english"]] for r in rows])
+    y = np.array([r["answerable"] for r in rows])
+    sets = np.array([r["set"] for r in rows])
+    groups = np.array([f"{r['set']}/{r['lang']}" for r in rows])
+    keys = [f"{g}/{a}" for g, a in zip(groups, y, strict=True)]
+    scored = []
+    for k in range(1, size + 1):
+        for chosen in itertools.combinations(range(len(names)), k):
+            x = x_all[:, [*chosen, len(names)]]
+            z = np.zeros(len(rows))
+            for held in sorted(set(sets)):
+                train = (sets != held) & ~np.isin(sets, UNFITTED)
+                counts = Counter(k for k, t in zip(keys, train, strict=True) if t)
+                w = np.array(
+                    [len(counts) and 1 / counts[k] for k, t in zip(keys, train, strict=True) if t]
+                )
+                bias, weights = fit(x[train], y[train].astype(float), w / w.mean())
+                z[sets == held] = bias + x[sets == held] @ weights
+            worst = min(
+                (np.mean(z[(groups == g) & y] >= 0) + np.mean(z[(groups == g) & ~y] < 0)) / 2
+                for g in set(groups[~np.isin(sets, UNFITTED)])
+            )
+            scored.append((worst, [names[i] for i in chosen]))
+    scored.sort(key=lambda item: -item[0])
+    return [f"{w:.3f}  {' + '.join(c)} + english" for w, c in scored[:10]]
 
 
 @click.command()
@@ -216,31 +264,39 @@ def leave_one_out(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     show_default=True,
     help="Keep the collections and indexes here (re-used, only changes re-ingested).",
 )
-def main(rows_in: Path | None, save: Path | None, workdir: Path) -> None:
+@click.option("--search", "search_inputs", is_flag=True, help="Rank small sets of inputs first.")
+@click.option(
+    "--inputs",
+    "names",
+    default=",".join(INPUTS),
+    show_default=True,
+    help="Comma-separated decision inputs (GENERIC: dense_top_z,lexical_z,missing,english).",
+)
+def main(
+    rows_in: Path | None, save: Path | None, workdir: Path, search_inputs: bool, names: str
+) -> None:
     """Fit DECISION on every collection; report each one left out of the fit."""
     rows = [json.loads(line) for line in rows_in.open()] if rows_in else collect(workdir)
     if save:
         save.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    fitted = fit_rows(rows)
-    click.echo("DECISION = {")
-    for translated, (bias, weights) in fitted.items():
-        click.echo(
-            f"    {translated}: Decision(\n        {bias:.3f}, "
-            f"({', '.join(f'{v:.3f}' for v in weights)})\n    ),"
-        )
-    click.echo("}")
+    if search_inputs:
+        click.echo("\n".join(search(rows)) + "\n")
+    chosen = tuple(n.strip() for n in names.split(",") if n.strip())
+    fitted = fit_rows([r for r in rows if r["set"] not in UNFITTED], chosen)
+    click.echo(f"DECISION = {fitted}")
 
     def current(r: dict[str, Any]) -> float:
-        return DECISION[r["signals"]["translated"]].probability(standardized(r))
+        return DECISION.probability(row_inputs(r))
 
     click.echo("\nwith DECISION as it is now:\n" + "\n".join(report(rows, current)))
-    loo = leave_one_out(rows)
+    loo = leave_one_out(rows, chosen)
     click.echo(
         "\nleave-one-collection-out (each row: fitted on the other collections):\n"
         + "\n".join(report(loo, lambda r: float(r["loo"])))
     )
     click.echo(
-        "\nfitted on all (in-sample):\n" + "\n".join(report(rows, lambda r: probability(fitted, r)))
+        "\nfitted on all (in-sample):\n"
+        + "\n".join(report(rows, lambda r: fitted.probability(row_inputs(r))))
     )
 
 

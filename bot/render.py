@@ -121,4 +121,9 @@ def signals_text(s: Signals, abstained: bool) -> str:
         f"sentence {s.sentence_top:.3f} (+{s.sentence_gap:.3f})\n"
         f"best document: {s.concentration:.0%} of the first ten, sentence margin {s.margin:+.3f}\n"
         f"BM25 top {s.lexical_top:.2f} · dense and BM25 agree: {'yes' if s.agreement else 'no'}"
+        + (
+            "\ndecision (log-odds): " + " · ".join(f"{name} {v:+.2f}" for name, v in s.terms)
+            if s.terms
+            else ""
+        )
     )

@@ -279,11 +279,9 @@ class Ingester:
             self._unindexed, self._indexed = [], []
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        batch = self.settings.embed_batch
-        for start in range(0, len(texts), batch):
-            vectors += self.embedder.embed_documents(texts[start : start + batch])
-        return vectors
+        """Embed a flush's texts in one call: each embedder batches by itself (by length,
+        with the setting's batch size), which wastes less on padding than slices of it."""
+        return self.embedder.embed_documents(texts) if texts else []
 
     def _sentences(
         self, chunks: list[Chunk], ids: list[str], chunk_vectors: dict[str, list[float]]

@@ -27,6 +27,10 @@ CLAUSE_WORDS = 10
 # A feature's spread is never taken as narrower than this, so one tight baseline cannot make
 # small differences decide.
 MIN_SPREAD = 0.02
+MIN_DOCUMENTS = 3
+# A reading is never taken as further than this many spreads from the baseline, so that one
+# signal of a narrow baseline cannot decide alone.
+MAX_SPREADS = 8.0
 _CLAUSE_END = re.compile(r"[，,；;：:、]")
 
 
@@ -42,7 +46,10 @@ class Baseline:
         """Return how far each feature stands above the baseline, in spreads; features past
         the baseline's own pass through unchanged."""
         n = len(self.mean)
-        head = ((x - m) / s for x, m, s in zip(features[:n], self.mean, self.spread, strict=True))
+        head = (
+            max(-MAX_SPREADS, min(MAX_SPREADS, (x - m) / s))
+            for x, m, s in zip(features[:n], self.mean, self.spread, strict=True)
+        )
         return (*head, *features[n:])
 
     def save(self, path: Path) -> None:
@@ -87,8 +94,9 @@ def measure(
 ) -> Baseline | None:
     """Return the baseline of the first `size` features, from clauses of evenly spread chunks,
     each searched without its document by `features_without(clause, source)`; None when
-    there is only one document."""
-    if len({c.source for c in chunks}) < 2:
+    there are fewer than three documents (with two, a probe searched without its own document
+    finds only the other one, and signals that compare documents say nothing)."""
+    if len({c.source for c in chunks}) < MIN_DOCUMENTS:
         return None
     step = max(1, len(chunks) // SAMPLES)
     rows = [

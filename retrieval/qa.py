@@ -10,9 +10,18 @@ from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
 
-from retrieval.answer import BASELINED, REFERENCE, SIGNAL_DEPTH, compose, features, signals
+from retrieval.answer import (
+    BASELINED,
+    REFERENCE,
+    SIGNAL_DEPTH,
+    compose,
+    decision_for,
+    features,
+    signals,
+)
 from retrieval.baseline import SAMPLES, Baseline, measure
 from retrieval.conversation import Resolved, Turn, resolve
+from retrieval.embeddings import embedder_name
 from retrieval.errors import BadQuestion
 from retrieval.rewrite import Rewriter
 from retrieval.search import RANKING, Ranking, Searcher
@@ -179,7 +188,10 @@ class QA:
         retrieved = time.perf_counter()
         similarity = asked.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
         k = k or self.settings.top_k
-        answer = compose(asked.question, found, k, asked.lang, similarity, asked.baseline)
+        decision = decision_for(embedder_name(asked.searcher.embedder))
+        answer = compose(
+            asked.question, found, k, asked.lang, similarity, asked.baseline, decision=decision
+        )
         answer = replace(answer, asked_as=asked.text)
         done = time.perf_counter()
         answer.timings_ms.update(

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _model_dir(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("embed_device")
     @classmethod
     def _device(cls, value: str) -> str:

@@ -104,6 +104,8 @@ class Signals:
     agreement: bool  # a top passage is among the first five of both dense and BM25
     translated: bool  # the question's terms came through the bilingual dictionary
     confidence: float  # probability that the collection answers the question
+    # each decision input's contribution to the log-odds of `confidence`
+    terms: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,15 @@
 """The answer-or-decline decision and the answer line, on hand-made passages."""
 
+import math
+from unittest.mock import patch
+
 from retrieval.answer import (
     BASELINED,
+    DECISION,
     REFERENCE,
     Decision,
     best_sentences,
+    cite,
     compose,
     features,
     signals,
@@ -24,8 +29,8 @@ STRONG = _passage(
     "会议原定于2012年举行。芬兰赫尔辛基被选为会议举办地。",
     coverage=0.9,
     sentence_coverage=(0.3, 0.9),
-    dense=0.6,
-    sentence_dense=0.7,
+    dense=0.93,
+    sentence_dense=0.94,
     dense_rank=0,
     lexical_rank=0,
     lexical=12.0,
@@ -36,8 +41,8 @@ WEAK = _passage(
     n=1,
     coverage=0.05,
     sentence_coverage=(0.05,),
-    dense=0.1,
-    sentence_dense=0.15,
+    dense=0.7,
+    sentence_dense=0.72,
     dense_rank=0,
     lexical=0.5,
     missing=0.6,
@@ -45,7 +50,7 @@ WEAK = _passage(
 # A collection whose unanswerable questions look like WEAK.
 BASELINE = Baseline(
     "g",
-    (0.1, 0.1, 0.15, 0.2, 0.05, 0.05, 0.5, 0.3, 0.0),
+    (0.1, 0.1, 0.75, 0.77, 0.05, 0.05, 0.5, 0.3, 0.0),
     (0.1, 0.1, 0.05, 0.05, 0.03, 0.03, 0.3, 0.2, 0.1),
 )
 
@@ -56,10 +61,36 @@ def _text(p: Passage, ranked: list[tuple[tuple[int, int], float]]) -> str:
 
 
 def test_decision_is_monotonic_in_each_positive_weight() -> None:
-    d = Decision(0.0, (1.0, -1.0))
-    assert d.probability((2.0, 0.0)) > d.probability((1.0, 0.0)) > d.probability((0.0, 0.0))
-    assert d.probability((0.0, 2.0)) < d.probability((0.0, 0.0)) == 0.5
-    assert 0.0 < d.probability((-1e9, 1e9)) < 1e-12  # clipped, no overflow
+    d = Decision(0.0, (("a", 1.0), ("b", -1.0)))
+
+    def p(a: float, b: float) -> float:
+        return d.probability({"a": a, "b": b})
+
+    assert p(2.0, 0.0) > p(1.0, 0.0) > p(0.0, 0.0)
+    assert p(0.0, 2.0) < p(0.0, 0.0) == 0.5
+    assert 0.0 < p(-1e9, 1e9) < 1e-12  # clipped, no overflow
+
+
+def test_the_terms_explain_the_confidence() -> None:
+    s = signals(Retrieval([STRONG, WEAK]), False, BASELINE)
+    names = [name for name, _ in s.terms]
+    assert names[0] == "bias" and set(names[1:]) == {n for n, _ in DECISION.weights}
+    logit = sum(v for _, v in s.terms)
+    assert abs(1 / (1 + math.exp(-logit)) - s.confidence) < 1e-3
+
+
+def test_a_close_decline_offers_its_passages_and_a_clear_one_nothing() -> None:
+    found = Retrieval([STRONG, WEAK])
+    s = signals(found, False, BASELINE)
+    close_decision = Decision(-sum(v for n, v in s.terms if n != "bias") - 0.5, DECISION.weights)
+    clear_decision = Decision(-sum(v for n, v in s.terms if n != "bias") - 9.0, DECISION.weights)
+    for decision, offered in ((close_decision, True), (clear_decision, False)):
+        with patch("retrieval.answer.DECISION", decision):
+            answer = compose("会议在哪里举办？", found, 5, "zh", None, BASELINE)
+        assert answer.abstained and answer.citations == [] and answer.answer == ""
+        assert bool(answer.closest) is offered
+        if offered:
+            assert answer.closest[0].source == "doc0.md" and answer.closest[0].highlights
 
 
 def test_strong_evidence_is_answered_and_weak_declined() -> None:
@@ -122,5 +153,5 @@ def test_answer_line_prefers_a_sentence_offering_what_was_asked() -> None:
 def test_a_sentence_pointing_back_brings_its_antecedent() -> None:
     text = "特别室用于高压氧治疗。这些设备有时被用来治疗一氧化碳中毒。"
     p = _passage(text, sentence_coverage=(0.0, 0.8), coverage=0.8)
-    answer = compose("什么设备用于治疗一氧化碳中毒？", Retrieval([p]), 5, "zh", None, BASELINE)
-    assert answer.answer == text
+    line, _ = cite("什么设备用于治疗一氧化碳中毒？", Retrieval([p]), 5)
+    assert line == text

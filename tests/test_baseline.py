@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-from retrieval.baseline import MIN_SPREAD, Baseline, clause, measure
+import pytest
+
+from retrieval.baseline import MAX_SPREADS, MIN_SPREAD, Baseline, clause, measure
 from retrieval.types import Chunk
 
 
@@ -35,9 +37,17 @@ def test_measure_searches_each_clause_without_its_document() -> None:
     assert baseline.mean == (5.0, 0.5) and baseline.spread[1] == MIN_SPREAD
 
 
-def test_one_document_has_no_baseline() -> None:
+def test_one_or_two_documents_have_no_baseline() -> None:
     chunks = [_chunk("only.md", "一句话。另一句话，稍长一些。")] * 3
     assert measure(chunks, "g", lambda q, s: (1.0,), size=1) is None
+    two = [*chunks, _chunk("other.md", "别的文档。另一句话，稍长一些。")]
+    assert measure(two, "g", lambda q, s: (1.0,), size=1) is None
+
+
+def test_a_reading_far_off_a_narrow_baseline_counts_a_bounded_amount() -> None:
+    narrow = Baseline("g", (0.75,), (0.02,))
+    assert narrow.standardize((0.0, 0.3)) == (-MAX_SPREADS, 0.3)
+    assert narrow.standardize((0.79, 0.3)) == (pytest.approx(2.0), 0.3)
 
 
 def test_saved_baseline_is_read_back_only_for_its_generation(tmp_path: Path) -> None:

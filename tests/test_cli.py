@@ -24,6 +24,7 @@ def test_ask_json_has_the_documented_shape_and_verbatim_text(hashed: Settings) -
         "answer",
         "abstained",
         "citations",
+        "closest",
         "signals",
         "timings_ms",
     }

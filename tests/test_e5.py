@@ -168,8 +168,13 @@ def test_a_damaged_conversion_is_named_in_one_line_and_rebuilt(
 def test_the_cli_converts_a_missing_model_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    (data / "a.md").write_text("# 会议\n\n会议在赫尔辛基举行。各方同意推迟。\n", "utf-8")
-    (data / "b.md").write_text("# Weather\n\nThe weather was fine all week.\n", "utf-8")
+    for name, text in {
+        "a.md": "# 会议\n\n中东无大规模毁灭性武器区会议原定于2012年在芬兰赫尔辛基举行。各方同意推迟会议。",
+        "b.md": "# Weather\n\nThe weather was fine all week in the capital.",
+        "c.md": "# 条约\n\n不扩散核武器条约于1970年生效，缔约国每五年举行一次审议大会。",
+        "d.md": "# 安全保证\n\n无核武器国家要求核武器国家提供具有法律约束力的消极安全保证。",
+    }.items():
+        (data / name).write_text(text + "\n", "utf-8")
     env = {
         "CITEQA_DATA_DIR": str(data),
         "CITEQA_INDEX_DIR": str(tmp_path / "index"),
@@ -178,7 +183,7 @@ def test_the_cli_converts_a_missing_model_once(tmp_path: Path) -> None:
     first = run_citeqa(env, "ingest", "--quiet")
     assert first.returncode == 0, first.stderr
     assert first.stderr.count("converting multilingual-e5-small") == 1
-    again = run_citeqa(env, "ask", "会议在哪里举行？")
+    again = run_citeqa(env, "ask", "中东会议原定在哪里举行？")
     assert again.returncode == 0, again.stderr
     assert "converting" not in again.stderr
     assert "赫尔辛基" in again.stdout

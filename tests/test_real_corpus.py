@@ -84,3 +84,31 @@ def test_imports_go_one_way() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_close_decline_shows_the_closest_passages_as_such(real_index: Settings) -> None:
+    from tests.conftest import run_citeqa, settings_env
+    from tests.test_telegram_app import a_close_decline
+
+    question = a_close_decline(QA(real_index))
+    out = run_citeqa(settings_env(real_index), "ask", "--json", question)
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["abstained"] and answer["citations"] == [] and answer["answer"] == ""
+    assert answer["closest"]
+    assert set(answer["closest"][0]) == {
+        "n",
+        "source",
+        "title",
+        "locator",
+        "text",
+        "score",
+        "start",
+        "end",
+    }
+    source = squash((real_index.data_dir / answer["closest"][0]["source"]).read_text("utf-8"))
+    assert squash(answer["closest"][0]["text"]) in source
+    text = run_citeqa(settings_env(real_index), "ask", question)
+    head, _, rest = text.stdout.partition("\n\n")
+    assert "文档中没有找到" in head or "do not answer" in head
+    assert rest.startswith(("最接近的段落", "Closest passages")) and "[1] " in rest

@@ -329,3 +329,35 @@ def test_a_conversation_expires_when_idle(
         api.push(message("第二届呢？"))
         api.wait_for(lambda a: len(a.sent()) == 2)
         assert "按此检索" not in visible(api.sent()[1]["text"])
+
+
+SEED_QUESTIONS = ROOT / "tests" / "data" / "seed_questions.jsonl"
+
+
+def a_close_decline(qa: QA) -> str:
+    """Return a labelled question that the real index declines with its closest passages."""
+    items = [json.loads(line) for line in SEED_QUESTIONS.read_text("utf-8").splitlines()]
+    for item in items:
+        answer = qa.ask(item["q"])
+        if answer.abstained and answer.closest:
+            return str(item["q"])
+    raise AssertionError("no labelled question is declined with closest passages")
+
+
+def test_a_close_decline_offers_the_closest_passages_behind_a_button(
+    real_index: Settings, qa: QA
+) -> None:
+    question = a_close_decline(qa)
+    with running(TOKEN, real_index, qa) as api:
+        api.push(message(question))
+        api.wait_for(lambda a: len(html_replies(a)) >= 1)
+        reply = html_replies(api)[0]
+        assert "[1]" not in visible(reply["text"])  # a decline, not an answer
+        (button,) = [b for row in reply["reply_markup"]["inline_keyboard"] for b in row]
+        assert button["callback_data"].startswith("c:")
+        api.push(press(button["callback_data"], reply))
+        api.wait_for(lambda a: len(html_replies(a)) >= 2 and a.sent("editMessageReplyMarkup"))
+        shown = visible(html_replies(api)[1]["text"])
+        assert shown.startswith(("最接近的段落", "Closest passages")) and "[1] " in shown
+        passages = html_replies(api)[1]["reply_markup"]["inline_keyboard"][0]
+        assert passages[0]["callback_data"].startswith("p:")
