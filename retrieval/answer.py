@@ -15,7 +15,7 @@ SIGNAL_DEPTH = 3
 # Answer at this confidence; a decline that reaches `CLOSE` offers its closest passages (not
 # as an answer).
 THRESHOLD = 0.5
-CLOSE = 0.2
+CLOSE = 0.1
 
 
 # The signals a baseline describes, in its order (`features`' first `BASELINED`).
@@ -31,6 +31,7 @@ BASELINED_NAMES = (
     "margin",
 )
 BASELINED = len(BASELINED_NAMES)
+SIMILARITIES = ("dense_top", "sentence_top", "dense_gap", "sentence_gap", "margin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +166,12 @@ def signals(
         translated=translated,
         confidence=0.0,
     )
-    given = inputs(raw, baseline)
     decide = decision or DECISION
+    given = inputs(raw, baseline)
+    if baseline is None and decide is not DECISION:
+        # the reference baseline was measured with the default embedder: for another one,
+        # with no baseline of its own, its similarities read as neither high nor low
+        given |= {f"{n}_z": 0.0 for n in SIMILARITIES}
     return replace(raw, confidence=round(decide.probability(given), 4), terms=decide.terms(given))
 
 

@@ -81,7 +81,7 @@ def _benchmark_texts() -> list[str]:
                 texts += [q["question"] for q in p["qas"]]
     rgb = EVAL / "rgb" / "zh_refine.first150.jsonl"
     if rgb.exists():
-        for line in rgb.open(encoding="utf-8"):
+        for line in rgb.read_text("utf-8").splitlines():
             row = json.loads(line)
             texts += [row["query"], *map(str, row["positive"]), *map(str, row["negative"])]
     for path in sorted((ROOT / "data").iterdir()):

@@ -139,7 +139,7 @@ def test_doc_restricts_and_clears_and_why_explains(real_index: Settings, qa: QA)
         api.push(message("/doc g21"))
         api.wait_for(lambda a: len(a.sent()) == 1)
         assert "21" in api.sent()[0]["text"]
-        api.push(message("消极安全保证"))
+        api.push(message("21国集团欢迎哪些条约建立的无核武器区？"))
         api.wait_for(lambda a: len(html_replies(a)) == 1)
         for row in html_replies(api)[0]["reply_markup"]["inline_keyboard"][:1]:
             for b in row:
