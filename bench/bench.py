@@ -33,7 +33,7 @@ from retrieval.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
-COLD_QUESTION = "2012年中东会议计划在哪里举办？"
+COLD_QUESTION = "无大规模毁灭性武器区会议第二届会议是什么时候举行的？"
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

