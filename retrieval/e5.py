@@ -96,7 +96,8 @@ class Weights:
         self._at += 4 * n
         blob = bytes(self._buf[self._at : self._at + int(blob_len)])
         self._at += int(blob_len)
-        pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n)]
+        at = offsets.tolist()  # Python ints: indexing numpy scalars is ten times slower
+        pieces = [blob[a:b].decode("utf-8") for a, b in zip(at, at[1:], strict=False)]
         n_norm, norm_bytes = (int(v) for v in self._read("<iI"))
         norm = self._norm_map(bytes(self._buf[self._at : self._at + norm_bytes]), n_norm)
         self._at += norm_bytes
@@ -169,7 +170,7 @@ class Tokenizer:
         pieces, scores, norm, (self.bos, self.eos, self.pad, self.unk) = weights.tokens
         self._norm = str.maketrans(norm)
         self._ids = {p: i for i, p in enumerate(pieces) if i != self.unk and p}
-        self._scores = [float(s) for s in scores]
+        self._scores: list[float] = scores.tolist()
         self._unk_score = float(np.float32(scores.min()) - np.float32(10.0))
         self._longest = max(len(p) for p in self._ids)
 
