@@ -51,7 +51,7 @@ bench-scale: install-test
 bench-embedders: install-test
 	$(BIN)/python bench/embedders.py $(if $(EMBEDDER),--embedder $(EMBEDDER),)
 
-# XQuAD-even (zh + en questions) and CMRC 2018 dev from ../shared/eval: about 15 minutes
+# XQuAD-even (zh + en questions) and CMRC 2018 dev from ../shared/eval: about 6 minutes
 bench-public: install-test
 	$(BIN)/python bench/public.py
 

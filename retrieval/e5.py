@@ -10,6 +10,7 @@ weights: a float16 scale and 16 bytes of nibbles, weight = (nibble - 8) x scale)
 vectors computed from these weights elsewhere (`retrieval/e5_onnx.py`) match its own.
 """
 
+import itertools
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -97,7 +98,7 @@ class Weights:
         blob = bytes(self._buf[self._at : self._at + int(blob_len)])
         self._at += int(blob_len)
         at = offsets.tolist()  # Python ints: indexing numpy scalars is ten times slower
-        pieces = [blob[a:b].decode("utf-8") for a, b in zip(at, at[1:], strict=False)]
+        pieces = [blob[a:b].decode("utf-8") for a, b in itertools.pairwise(at)]
         n_norm, norm_bytes = (int(v) for v in self._read("<iI"))
         norm = self._norm_map(bytes(self._buf[self._at : self._at + norm_bytes]), n_norm)
         self._at += norm_bytes
