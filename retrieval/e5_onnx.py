@@ -134,7 +134,10 @@ class E5Onnx:
         import onnxruntime as ort
 
         self.weights = weights
-        self.tokenizer = Tokenizer(weights)
+        cache = path.with_name(
+            f"{path.stem}-tokenizer-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
+        )
+        self.tokenizer = Tokenizer(weights, cache)
         h = weights.header
         self._pos = weights.tensor("emb.pos", h.positions)
         self._type = weights.tensor("emb.type", 2)[0]

