@@ -49,7 +49,7 @@ def test_follow_ups_find_their_subject_and_switches_stay_untouched(real_index: S
 
 def test_every_cited_sentence_stands_in_its_source(real_index: Settings) -> None:
     qa = QA(real_index)
-    items = [json.loads(line) for line in DEV.read_text("utf-8").splitlines() if line]
+    items = [json.loads(line) for line in CALIBRATION.read_text("utf-8").splitlines() if line]
     answered = 0
     for item in items:
         answer = qa.ask(item["q"])
@@ -61,7 +61,7 @@ def test_every_cited_sentence_stands_in_its_source(real_index: Settings) -> None
             source = squash((real_index.data_dir / c.source).read_text("utf-8"))
             for part in c.text.split("\n\n"):
                 assert squash(part) in source
-    assert answered >= 10
+    assert answered >= 12  # of 17 answerable (16 here)
 
 
 def test_sentence_transformers_path_with_a_packaged_model(tmp_path: Path) -> None:
