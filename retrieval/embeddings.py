@@ -27,6 +27,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from retrieval.errors import EmbedderError, first_line
+from retrieval.settings import Settings
 
 BATCH = 64
 
@@ -325,6 +326,18 @@ def load_embedder(
     if name == E5Embeddings.name:
         return E5Embeddings()
     return SentenceTransformerEmbeddings(name, device, batch)
+
+
+def settings_embedder(settings: Settings) -> Embeddings:
+    """Return the embedder the settings choose, with their device, batch, model folder and
+    threads."""
+    return load_embedder(
+        settings.embedder,
+        settings.embed_device,
+        settings.embed_batch,
+        settings.model_dir,
+        settings.embed_threads,
+    )
 
 
 def embedder_name(embedder: Embeddings) -> str:

