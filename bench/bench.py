@@ -26,7 +26,8 @@ import numpy as np
 
 from bot.evaluation import Item, evaluate, first_hit, load_items
 from ingest.chunking import CHUNKER
-from ingest.pipeline import Ingester, discover
+from ingest.files import discover
+from ingest.pipeline import Ingester
 from retrieval.embeddings import load_embedder
 from retrieval.qa import QA
 from retrieval.settings import Settings
@@ -62,7 +63,7 @@ def bench_ingest(settings: Settings) -> dict[str, Any]:
     """Build a fresh index in-process and report throughput."""
     chars = sum(
         len(p.read_text("utf-8", errors="replace"))
-        for p in discover(settings.data_dir, settings.ignore)
+        for p in (f.path for f in discover(settings.data_dir, settings.ignore).documents)
     )
     report = Ingester(settings, progress=False).run()
     return {
@@ -112,7 +113,8 @@ def bench_tutorial(settings: Settings, items: list[Item], rounds: int) -> dict[s
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     # The tutorial loads raw text (TextLoader): files the tutorial has no loader for are left out.
-    paths = [p for p in discover(settings.data_dir, settings.ignore) if p.suffix in (".txt", ".md")]
+    listing = discover(settings.data_dir, settings.ignore)
+    paths = [f.path for f in listing.documents if f.path.suffix in (".txt", ".md")]
     docs = [Document(p.read_text("utf-8"), metadata={"source": p.name}) for p in paths]
     started = time.perf_counter()
     splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(

@@ -35,7 +35,7 @@ def _passages(n: int) -> list[str]:
 
     texts: list[str] = []
     for path in sorted((ROOT / "data").glob("*.txt")):
-        texts += [c.text for c in chunk(load(path, path.name, ""))]
+        texts += [c.text for c in chunk(load(path, path.name)[0])]
     return (texts * (n // max(1, len(texts)) + 1))[:n]
 
 

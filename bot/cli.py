@@ -113,6 +113,8 @@ def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
         raise click.ClickException(str(e)) from e
     for source, reason in report.failed:
         click.echo(f"skipped {source}: {reason}", err=True)
+    for source, warning in report.warnings:
+        click.echo(f"warning {source}: {warning}", err=True)
     click.echo(
         f"{len(report.indexed)} indexed, {len(report.unchanged)} unchanged, "
         f"{len(report.removed)} removed, {len(report.failed)} skipped; "

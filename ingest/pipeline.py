@@ -7,7 +7,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
 from ingest.chunking import CHUNKER, chunk
+from ingest.files import Found, discover
 from ingest.loaders import READERS, load, read_catalog
 from retrieval.baseline import Baseline
 from retrieval.embeddings import embedder_name, settings_embedder, signature
@@ -41,6 +41,7 @@ class Report:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     embedded: int = 0
     reused: int = 0
     total_chunks: int = 0
@@ -63,22 +64,6 @@ class _Pending:
 def _complete(held: FileChunks | None, file_hash: str) -> bool:
     """Return whether the index holds every chunk of this version of a file."""
     return held is not None and held.hashes == {file_hash} and len(held.ids) == held.expected
-
-
-def discover(data_dir: Path, ignored: frozenset[str]) -> list[Path]:
-    """Return the documents under the data dir, skipping hidden and ignored files."""
-    if not data_dir.is_dir():
-        raise DataDirError(f"data directory {data_dir} does not exist")
-    try:
-        paths = sorted(p for p in data_dir.rglob("*") if p.is_file())
-    except OSError as e:
-        raise DataDirError(f"cannot read data directory {data_dir}: {e.strerror}") from e
-    return [
-        p
-        for p in paths
-        if not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
-        and p.relative_to(data_dir).as_posix() not in ignored
-    ]
 
 
 def chunk_ids(chunks: list[Chunk]) -> list[str]:
@@ -125,7 +110,9 @@ class Ingester:
         """Ingest every document; remove the chunks of deleted ones."""
         started = time.perf_counter()
         data_dir = self.settings.data_dir
-        files = discover(data_dir, self.settings.ignore)
+        listing = discover(data_dir, self.settings.ignore)
+        self.report.failed += listing.skipped
+        files = listing.documents
         if not files:
             raise DataDirError(
                 f"no documents in {data_dir}: add {', '.join(supported_suffixes())} files"
@@ -141,11 +128,10 @@ class Ingester:
         seen: set[str] = set()
         bar = tqdm(files, desc="ingest", unit="file", disable=not self.progress)
         logged = started
-        for n, path in enumerate(bar, start=1):
-            source = path.relative_to(data_dir).as_posix()
-            seen.add(source)
-            bar.set_postfix_str(source[-40:])
-            self._file(path, source, catalog.get(source, ""), states.get(source))
+        for n, found in enumerate(bar, start=1):
+            seen.add(found.source)
+            bar.set_postfix_str(found.source[-40:])
+            self._file(found, catalog.get(found.source, ""), states.get(found.source))
             now = time.perf_counter()
             if self.log is not None and (now - logged >= self.log_every or n == len(files)):
                 self.log(self._progress_line(n, len(files), now - started))
@@ -210,16 +196,24 @@ class Ingester:
             self.store.set_info(generation=uuid.uuid4().hex)
             self._generation_bumped = True
 
-    def _file(self, path: Path, source: str, title: str, held: FileChunks | None) -> None:
-        file_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+    def _file(self, found: Found, title: str, held: FileChunks | None) -> None:
+        source = found.source
+        try:
+            data = found.path.read_bytes()
+        except OSError as e:
+            self.report.failed.append((source, _unreadable(e)))
+            return
+        file_hash = hashlib.sha256(data).hexdigest()
         if _complete(held, file_hash):
             self.report.unchanged.append(source)
             return
         try:
-            chunks = chunk(load(path, source, title))
+            document, warnings = load(found.path, source, title, data)
+            chunks = chunk(document)
         except UnreadableFile as e:
             self.report.failed.append((source, str(e)))
             return
+        self.report.warnings += [(source, w) for w in warnings]
         self._touch()
         ids = chunk_ids(chunks)
         metas = [chunk_metadata(c, file_hash=file_hash, n_chunks=len(chunks)) for c in chunks]
@@ -323,6 +317,13 @@ class Ingester:
             # Measure the collection's baseline now (if not carried), not on the first question.
             QA(self.settings, self.embedder)
         self.report.total_chunks = len(self.lexical)  # in line with the store by now
+
+
+def _unreadable(error: OSError) -> str:
+    """Return why a file could not be read, in words a user can act on."""
+    if isinstance(error, PermissionError):
+        return "cannot read it (permission denied): check the file's permissions"
+    return f"cannot read it ({error.strerror or error})"
 
 
 def supported_suffixes() -> list[str]:

@@ -28,7 +28,7 @@ def _pdf(path: Path, lines: list[str]) -> None:
 def test_pdf_with_chinese_text(tmp_path: Path) -> None:
     path = tmp_path / "a.pdf"
     _pdf(path, ["赫尔辛基被选为可能的会议举办地。", "这是第二句话。"])
-    doc = load(path, "a.pdf")
+    doc, _ = load(path, "a.pdf")
     text = " ".join(b.text for b in doc.blocks)
     assert "赫尔辛基被选为可能的会议举办地。" in text
     assert "GE.12" not in text
@@ -41,7 +41,7 @@ def test_docx_headings_become_sections(tmp_path: Path) -> None:
     d.add_heading("裁军会议", level=1)
     d.add_paragraph("挪威却不敢苟同。")
     d.save(str(tmp_path / "b.docx"))
-    doc = load(tmp_path / "b.docx", "b.docx")
+    doc, _ = load(tmp_path / "b.docx", "b.docx")
     assert [(b.kind, b.text) for b in doc.blocks] == [
         ("heading", "裁军会议"),
         ("para", "挪威却不敢苟同。"),
@@ -55,15 +55,68 @@ def test_html_text_without_scripts(tmp_path: Path) -> None:
         "<html><script>alert(1)</script><h2>Scope</h2><p>The zone &amp; its treaty.</p></html>",
         "utf-8",
     )
-    doc = load(path, "c.html")
+    doc, _ = load(path, "c.html")
     assert [b.text for b in doc.blocks] == ["Scope", "The zone & its treaty."]
 
 
 def test_markdown_and_gb18030_text(tmp_path: Path) -> None:
     (tmp_path / "d.md").write_text("# 标题\n\n正文。\n", "utf-8")
     (tmp_path / "e.txt").write_bytes(" 中文编码的文本。 \n".encode("gb18030"))
-    assert load(tmp_path / "d.md", "d.md").title == "标题"
-    assert load(tmp_path / "e.txt", "e.txt").blocks[0].text == "中文编码的文本。"
+    assert load(tmp_path / "d.md", "d.md")[0].title == "标题"
+    assert load(tmp_path / "e.txt", "e.txt")[0].blocks[0].text == "中文编码的文本。"
+
+
+TEXT = "裁军谈判会议第1261次全体会议记录。主席宣布会议开幕。"
+TRADITIONAL = "裁軍談判會議第1261次全體會議記錄。主席宣佈會議開幕。"
+ENGLISH = "The President declared the meeting of the Conference on Disarmament open."
+
+
+@pytest.mark.parametrize(
+    ("data", "expected", "warned"),
+    [
+        (b"\xef\xbb\xbf" + TEXT.encode(), TEXT, False),
+        (TEXT.encode("utf-16"), TEXT, False),
+        (ENGLISH.encode("utf-16-le"), ENGLISH, False),
+        (TEXT.encode("gbk"), TEXT, False),
+        (TRADITIONAL.encode("big5"), TRADITIONAL, False),
+        (TEXT.encode()[:30] + b"\xff" + TEXT.encode()[30:], None, True),  # one stray byte
+        ((TEXT * 3).encode()[:-1], TEXT, True),  # cut mid-character
+    ],
+    ids=["utf8-bom", "utf16-bom", "utf16-no-bom", "gbk", "big5", "stray-byte", "cut"],
+)
+def test_text_in_each_encoding_is_read(
+    tmp_path: Path, data: bytes, expected: str | None, warned: bool
+) -> None:
+    (tmp_path / "t.txt").write_bytes(data)
+    doc, warnings = load(tmp_path / "t.txt", "t.txt")
+    text = "".join(b.text for b in doc.blocks)
+    if expected is not None:
+        assert text.startswith(expected)
+    assert text.endswith("开幕。") or text.endswith("開幕。") or text.endswith("open.") or warned
+    assert bool(warnings) == warned
+    if warned:
+        assert "replaced with �" in warnings[0] and "\ufffd" in text
+
+
+def test_binary_content_in_a_txt_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "b.txt").write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(UnreadableFile, match="save it as UTF-8"):
+        load(tmp_path / "b.txt", "b.txt")
+
+
+def test_docx_tables_are_read_in_document_order(tmp_path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("会前的说明。")
+    table = d.add_table(rows=2, cols=2)
+    for r, row in enumerate([("国家", "立场"), ("挪威", "不敢苟同")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    d.add_paragraph("会后的说明。")
+    d.save(str(tmp_path / "t.docx"))
+    doc, _ = load(tmp_path / "t.docx", "t.docx")
+    assert [b.text for b in doc.blocks] == ["会前的说明。", "国家|立场", "挪威|不敢苟同", "会后的说明。"]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +124,8 @@ def test_markdown_and_gb18030_text(tmp_path: Path) -> None:
     [
         ("broken.pdf", b"%PDF-1.4 not really", "PDF"),
         ("broken.docx", b"PK not a zip", "DOCX"),
-        ("empty.txt", b"   \n", "no text"),
+        ("empty.txt", b"   \n", "empty: no text found"),
+        ("empty.md", b"", "empty: no text found"),
         ("image.png", b"\x89PNG", "unsupported"),
     ],
 )
