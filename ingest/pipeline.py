@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from tqdm import tqdm
 
 from ingest.chunking import CHUNKER, chunk
 from ingest.files import Found, discover
 from ingest.loaders import READERS, load, read_catalog
+from ingest.progress import Progress
 from retrieval.baseline import Baseline
 from retrieval.embeddings import embedder_name, settings_embedder, signature
 from retrieval.errors import DataDirError, UnreadableFile
@@ -31,6 +31,7 @@ from retrieval.types import Chunk
 BASELINE_KEPT_UNDER = 0.05
 LOG_EVERY = 10.0  # seconds between progress lines in a log
 FLUSH_CHUNKS = 512
+EMBED_SLICE = 512  # texts a call to the embedder: big enough to batch by length, short for a log
 
 
 @dataclass
@@ -105,6 +106,7 @@ class Ingester:
         # what this run changed, for the keyword index: applied at the end, in one go
         self._unindexed: list[str] = []
         self._indexed: list[Record] = []
+        self._progress = Progress([], False, None, log_every)
 
     def run(self) -> Report:
         """Ingest every document; remove the chunks of deleted ones."""
@@ -126,17 +128,12 @@ class Ingester:
         states = self.lexical.files()
         catalog = read_catalog(data_dir)
         seen: set[str] = set()
-        bar = tqdm(files, desc="ingest", unit="file", disable=not self.progress)
-        logged = started
-        for n, found in enumerate(bar, start=1):
+        self._progress = Progress(files, self.progress, self.log, self.log_every)
+        for found in files:
             seen.add(found.source)
-            bar.set_postfix_str(found.source[-40:])
             self._file(found, catalog.get(found.source, ""), states.get(found.source))
-            now = time.perf_counter()
-            if self.log is not None and (now - logged >= self.log_every or n == len(files)):
-                self.log(self._progress_line(n, len(files), now - started))
-                logged = now
         self._flush()
+        self._progress.close()
         for source in sorted(set(states) - seen):
             self._touch()
             self.store.delete(states[source].ids)
@@ -146,17 +143,6 @@ class Ingester:
         self._finish()
         self.report.seconds = time.perf_counter() - started
         return self.report
-
-    def _progress_line(self, done: int, total: int, seconds: float) -> str:
-        """Return a log line: files done, chunks embedded and reused, rate, time left."""
-        pending = sum(len(p.ids) for p in self._pending)
-        chunks = self.report.embedded + self.report.reused + pending
-        rate = chunks / seconds if seconds > 0 else 0.0
-        left = seconds / done * (total - done) if done else 0.0
-        return (
-            f"ingest: {done}/{total} files, {chunks} changed chunks read "
-            f"({self.report.embedded} embedded so far), {rate:.0f} chunks/s, ETA {left:.0f} s"
-        )
 
     def _carry_baseline(self, previous: str, generation: str, total: int) -> None:
         """Keep the previous generation's baseline when few chunks changed.
@@ -206,13 +192,16 @@ class Ingester:
         file_hash = hashlib.sha256(data).hexdigest()
         if _complete(held, file_hash):
             self.report.unchanged.append(source)
+            self._progress.file_read(found, 0)
             return
         try:
             document, warnings = load(found.path, source, title, data)
             chunks = chunk(document)
         except UnreadableFile as e:
             self.report.failed.append((source, str(e)))
+            self._progress.file_read(found, 0)
             return
+        self._progress.file_read(found, len(chunks))
         self.report.warnings += [(source, w) for w in warnings]
         self._touch()
         ids = chunk_ids(chunks)
@@ -231,13 +220,31 @@ class Ingester:
             self._flush()
 
     def _flush(self) -> None:
-        """Embed and write the pending files together: a Chroma write costs the same for one
-        chunk as for hundreds. Each chunk carries its sentences' vectors."""
+        """Embed and write the pending files, in pieces of `flush_chunks` (one big file too):
+        a Chroma write costs the same for one chunk as for hundreds, and a piece written
+        survives an interruption. Each chunk carries its sentences' vectors."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        ids = [cid for p in pending for cid in p.ids]
-        chunks = [c for p in pending for c in p.chunks]
+        rows = [
+            (p, cid, c, m)
+            for p in pending
+            for cid, c, m in zip(p.ids, p.chunks, p.metas, strict=True)
+        ]
+        for start in range(0, len(rows), self.flush_chunks):
+            self._write(rows[start : start + self.flush_chunks])
+        self.store.delete([cid for p in pending for cid in p.stale])
+        self.report.indexed += [p.source for p in pending]
+        self._unindexed += [cid for p in pending for cid in p.stale]
+        if len(self._indexed) >= APPLY_BATCH:
+            # keeps the generation it had: a run interrupted after this is synced next time
+            self.lexical.apply(self._unindexed, self._indexed, self.lexical.generation)
+            self._unindexed, self._indexed = [], []
+
+    def _write(self, rows: list[tuple[_Pending, str, Chunk, dict[str, Any]]]) -> None:
+        """Embed (what the store does not hold yet) and write one piece of chunks."""
+        ids = [cid for _, cid, _, _ in rows]
+        chunks = [c for _, _, c, _ in rows]
         vectors = self.store.embeddings(ids)
         self.report.reused += len(vectors)
         todo = [i for i, cid in enumerate(ids) if cid not in vectors]
@@ -247,29 +254,21 @@ class Ingester:
         sentence_vectors = self._sentences(chunks, ids, vectors)
         # float16, as both the store's metadata and the keyword index keep them
         raw = {cid: m.astype(np.float16).tobytes() for cid, m in sentence_vectors.items()}
-        metas = [
-            m | {VECTORS_KEY: encode_vectors(raw[cid])}
-            for p in pending
-            for cid, m in zip(p.ids, p.metas, strict=True)
-        ]
+        metas = [m | {VECTORS_KEY: encode_vectors(raw[cid])} for _, cid, _, m in rows]
         self.store.upsert(ids, [vectors[cid] for cid in ids], metas, [c.text for c in chunks])
-        self.store.delete([cid for p in pending for cid in p.stale])
-        self.report.indexed += [p.source for p in pending]
-        for p in pending:
-            self._unindexed += p.stale
-            self._indexed += [
-                Record(cid, c, p.file_hash, len(p.chunks), raw[cid])
-                for cid, c in zip(p.ids, p.chunks, strict=True)
-            ]
-        if len(self._indexed) >= APPLY_BATCH:
-            # keeps the generation it had: a run interrupted after this is synced next time
-            self.lexical.apply(self._unindexed, self._indexed, self.lexical.generation)
-            self._unindexed, self._indexed = [], []
+        self._indexed += [
+            Record(cid, c, p.file_hash, len(p.chunks), raw[cid]) for p, cid, c, _ in rows
+        ]
+        self._progress.wrote(len(rows))
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        """Embed a flush's texts in one call: each embedder batches by itself (by length,
-        with the setting's batch size), which wastes less on padding than slices of it."""
-        return self.embedder.embed_documents(texts) if texts else []
+        """Embed texts in slices of `EMBED_SLICE`: each embedder batches a slice by itself (by
+        length, with the setting's batch size), and the progress line moves between slices."""
+        out: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_SLICE):
+            out += self.embedder.embed_documents(texts[start : start + EMBED_SLICE])
+            self._progress.embedded(len(texts[start : start + EMBED_SLICE]))
+        return out
 
     def _sentences(
         self, chunks: list[Chunk], ids: list[str], chunk_vectors: dict[str, list[float]]

@@ -116,7 +116,12 @@ def test_docx_tables_are_read_in_document_order(tmp_path: Path) -> None:
     d.add_paragraph("会后的说明。")
     d.save(str(tmp_path / "t.docx"))
     doc, _ = load(tmp_path / "t.docx", "t.docx")
-    assert [b.text for b in doc.blocks] == ["会前的说明。", "国家|立场", "挪威|不敢苟同", "会后的说明。"]
+    assert [b.text for b in doc.blocks] == [
+        "会前的说明。",
+        "国家|立场",
+        "挪威|不敢苟同",
+        "会后的说明。",
+    ]
 
 
 @pytest.mark.parametrize(
