@@ -96,11 +96,15 @@ def cli(ctx: click.Context, data_dir: Path | None, index_dir: Path | None) -> No
 @cli.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--rebuild", is_flag=True, help="Delete the index first and build it anew (a damaged store)."
+)
 @click.pass_obj
-def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
+def ingest(obj: Context, path: Path | None, quiet: bool, rebuild: bool) -> None:
     """Index the documents in PATH (default: the data dir); only changes are embedded.
 
     Progress is a bar on a terminal, and a line every 10 s otherwise (files, chunks, rate, ETA).
+    Files that cannot be read are skipped, one line each saying why.
     """
     from ingest.pipeline import Ingester
 
@@ -108,7 +112,7 @@ def ingest(obj: Context, path: Path | None, quiet: bool) -> None:
     try:
         terminal = sys.stderr.isatty()
         log = None if quiet or terminal else (lambda line: click.echo(line, err=True))
-        report = Ingester(settings, progress=not quiet and terminal, log=log).run()
+        report = Ingester(settings, progress=not quiet and terminal, log=log, rebuild=rebuild).run()
     except CiteqaError as e:
         raise click.ClickException(str(e)) from e
     for source, reason in report.failed:

@@ -2,6 +2,7 @@
 
 import hashlib
 import shutil
+import sqlite3
 import time
 import uuid
 from collections import Counter
@@ -18,8 +19,9 @@ from ingest.loaders import READERS, load, read_catalog
 from ingest.progress import Progress
 from retrieval.baseline import Baseline
 from retrieval.embeddings import embedder_name, settings_embedder, signature
-from retrieval.errors import DataDirError, UnreadableFile
-from retrieval.lexical import APPLY_BATCH, FileChunks, Record, open_index
+from retrieval.errors import DataDirError, IndexDamaged, UnreadableFile, out_of_space
+from retrieval.lexical import APPLY_BATCH, DATABASE, FileChunks, Record, open_index
+from retrieval.lexical_db import remove_files
 from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.store import LAYOUT, VECTORS_KEY, Store, chunk_metadata, encode_vectors
@@ -88,13 +90,19 @@ class Ingester:
         flush_chunks: int = FLUSH_CHUNKS,
         log: Callable[[str], None] | None = None,
         log_every: float = LOG_EVERY,
+        rebuild: bool = False,
     ):
         """`progress` shows a bar (on a terminal); `log`, when given, receives a progress
-        line every `log_every` seconds instead (files, chunks, rate, ETA), for logs."""
+        line every `log_every` seconds instead (files, chunks, rate, ETA), for logs.
+        `rebuild` deletes the index first (a damaged vector store), to build it anew."""
         self.settings = settings
         self.log = log
         self.log_every = log_every
         self.store = Store(settings)
+        if rebuild:
+            self.store.destroy()
+            remove_files(settings.index_dir / DATABASE)
+            (settings.index_dir / "baseline.json").unlink(missing_ok=True)
         self.embedder = embedder or settings_embedder(settings)
         self.progress = progress
         self.flush_chunks = flush_chunks
@@ -109,7 +117,17 @@ class Ingester:
         self._progress = Progress([], False, None, log_every)
 
     def run(self) -> Report:
-        """Ingest every document; remove the chunks of deleted ones."""
+        """Ingest every document; remove the chunks of deleted ones. On a full disk, raise
+        DiskFull: the index of the last finished ingest is kept, and the next run goes on."""
+        try:
+            return self._run()
+        except (OSError, sqlite3.OperationalError) as e:
+            full = out_of_space(e, self.settings.index_dir)
+            if full is None:
+                raise
+            raise full from e
+
+    def _run(self) -> Report:
         started = time.perf_counter()
         data_dir = self.settings.data_dir
         listing = discover(data_dir, self.settings.ignore)
@@ -122,10 +140,7 @@ class Ingester:
         self._prepare()
         # The keyword index says what the store holds of each file. After an interrupted
         # ingest, or on a replica, it first catches up with the store.
-        generation = str(self.store.info().get("generation", ""))
-        if self.lexical.generation != generation:
-            self.lexical.sync(self.store, generation)
-        states = self.lexical.files()
+        states = self._caught_up(str(self.store.info().get("generation", "")))
         catalog = read_catalog(data_dir)
         seen: set[str] = set()
         self._progress = Progress(files, self.progress, self.log, self.log_every)
@@ -143,6 +158,17 @@ class Ingester:
         self._finish()
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _caught_up(self, generation: str) -> dict[str, FileChunks]:
+        """Bring the keyword index in line with the store (rebuilt from it where it was
+        damaged); return what it holds of each file."""
+        try:
+            if self.lexical.generation != generation:
+                self.lexical.sync(self.store, generation)
+            return self.lexical.files()
+        except IndexDamaged:  # the damaged file is gone: an empty index syncs from the store
+            self.lexical.rebuild(self.store, generation)
+            return self.lexical.files()
 
     def _carry_baseline(self, previous: str, generation: str, total: int) -> None:
         """Keep the previous generation's baseline when few chunks changed.

@@ -1,109 +1,66 @@
 """BM25 over jieba tokens, in SQLite beside the vector store: updated in place, synced to it.
 
-One database (`lexical.sqlite` in the index dir) holds every chunk (text and locator, the file
-it came from, its distinct tokens) and one posting list per token: the chunks that hold it and
-how often, as two arrays in one row. Adding or removing chunks rewrites only the posting lists
-of their tokens, in one transaction; a reader sees the index before it or after it (WAL). Opening
-reads no chunk text: a question reads only its own tokens' posting lists and its candidates.
+The database (`retrieval/lexical_db.py`) holds every chunk and one posting list per token;
+`retrieval/postings.py` writes it. Opening reads no chunk text: a question reads only its own
+tokens' posting lists and its candidates.
 
 It is a derived index. `sync` brings it in line with the store's chunk ids (ids are derived
-from the text, so equal ids mean equal chunks), fetching only the chunks it lacks; a deleted
-or damaged database is rebuilt from the store.
+from the text, so equal ids mean equal chunks), fetching only the chunks it lacks. A damaged
+database is deleted as soon as a read or write meets the damage (`IndexDamaged`); the index is
+then empty, and the next `sync` rebuilds it from the store.
+
+Scores are computed here rather than by SQLite's FTS5: a term of an English question against
+Chinese text scores by the best of its translations, which FTS5's `bm25()` cannot express,
+and the decision was fitted on these BM25 (k1 1.5) scores.
 """
 
 import contextlib
-import dataclasses
 import json
-import math
+import logging
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from retrieval.bilingual import build_lexicon, query_terms, stem
-from retrieval.errors import IndexMissing
-from retrieval.text import sentence_spans, tokenize
+from retrieval.bilingual import query_terms, stem
+from retrieval.bm25 import Weights, best_docs, bm25, idf, weigh
+from retrieval.errors import IndexDamaged, IndexMissing, out_of_space
+from retrieval.lexical_db import (
+    DATABASE,
+    EMPTY,
+    SEP,
+    Database,
+    FileChunks,
+    Record,
+    damaged,
+    filter_sql,
+    held_files,
+    select_in,
+    spread,
+)
+from retrieval.postings import write
 from retrieval.types import Chunk
+
+__all__ = [
+    "DATABASE",
+    "EMPTY",
+    "FileChunks",
+    "LexicalIndex",
+    "Record",
+    "Weights",
+    "open_index",
+]
 
 # A question's terms: for each word, the index tokens that stand for it (one for a Chinese
 # question; the dictionary's translations for an English question against Chinese text).
 Terms = list[frozenset[str]]
-DATABASE = "lexical.sqlite"
-K1, B = 1.5, 0.75  # BM25, Lucene variant: the scores bm25s gave before this index
-EMPTY = "\u2205"  # the one token of a chunk without words
-_SEP = "\x1f"  # between tokens
-_VERSION = 3  # of the schema: a database of another version is started afresh
 _CACHED = 20_000  # chunks kept decoded; the cache starts afresh beyond that
 # Chunks added per transaction by a large sync or ingest: bounds memory (each carries its
 # sentence vectors) while rewriting the common posting lists only a few times.
 APPLY_BATCH = 20_000
-_BATCH = 500  # ids per IN (...) list
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS chunks (
-    doc INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    title TEXT NOT NULL,
-    start INTEGER NOT NULL,
-    speaker TEXT NOT NULL,
-    state TEXT NOT NULL,
-    file_hash TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL,
-    length INTEGER NOT NULL,
-    tokens TEXT NOT NULL,
-    sentences TEXT NOT NULL,
-    vectors BLOB NOT NULL,
-    chunk TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_in_order ON chunks (source, start, id);
-CREATE TABLE IF NOT EXISTS postings (
-    term TEXT PRIMARY KEY, df INTEGER NOT NULL, docs BLOB NOT NULL, tfs BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS lexicon (word TEXT PRIMARY KEY, heads TEXT NOT NULL) WITHOUT ROWID;
-"""
-
-
-class Record(NamedTuple):
-    """A stored chunk with the file it came from: what the index is built from."""
-
-    id: str
-    chunk: Chunk
-    file_hash: str = ""
-    n_chunks: int = 0
-    vectors: bytes = b""  # one float16 vector per sentence, in order
-
-
-@dataclass(frozen=True, slots=True)
-class FileChunks:
-    """What the index holds of one file: its hash(es), expected chunk count and chunk ids."""
-
-    hashes: frozenset[str]
-    expected: int
-    ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Weights:
-    """Each term's alternatives with their share of the question's weight (see `weights`)."""
-
-    terms: list[dict[str, float]]
-    # token -> (term index, weight) of every term it is an alternative of
-    by_token: dict[str, tuple[tuple[int, float], ...]]
-
-    def share(self, found: frozenset[str]) -> float:
-        """Return the share of the question that a set of tokens holds."""
-        best: dict[int, float] = {}
-        for token in found.intersection(self.by_token):
-            for term, w in self.by_token[token]:
-                if w > best.get(term, 0.0):
-                    best[term] = w
-        return sum(best.values())
 
 
 class LexicalIndex:
@@ -113,12 +70,11 @@ class LexicalIndex:
         """Open (or create) the database at `path`; a damaged one is started afresh."""
         self.path = path
         self._lock = threading.RLock()
-        try:
-            self._db = self._connect()
-        except sqlite3.DatabaseError:
-            for suffix in ("", "-wal", "-shm"):
-                path.with_name(path.name + suffix).unlink(missing_ok=True)
-            self._db = self._connect()
+        self._open()
+
+    def _open(self) -> None:
+        """Connect (see `Database`); forget what was cached."""
+        self._file = Database(self.path)
         self._stamp = ""
         self._lengths = np.zeros(0, dtype=np.float32)
         self._n = 0
@@ -128,48 +84,50 @@ class LexicalIndex:
         self._sentence_tokens: dict[str, list[frozenset[str]]] = {}
         self._chunk_tokens: dict[str, frozenset[str]] = {}
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
-            db.execute("BEGIN IMMEDIATE")
-            if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:  # not by another
-                for table in ("meta", "chunks", "postings", "lexicon"):
-                    db.execute(f"DROP TABLE IF EXISTS {table}")
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {_VERSION}")
-            db.execute("COMMIT")
-        # Covering indexes: opening reads every chunk's length, and an ingest every chunk's
-        # file, without reading the wide rows (a tenth of the time at 90k chunks).
-        db.execute("CREATE INDEX IF NOT EXISTS chunks_lengths ON chunks (doc, length)")
-        db.execute(
-            "CREATE INDEX IF NOT EXISTS chunks_files ON chunks (source, id, file_hash, n_chunks)"
-        )
-        return db
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._file.db
 
     def close(self) -> None:
         """Close the database."""
         with self._lock:
             self._db.close()
 
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn damage met while reading or writing into `IndexDamaged`, with an empty index
+        in place of the damaged one (see `Database.discard`): `sync` rebuilds it."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            if not damaged(e):
+                full = out_of_space(e, self.path.parent)
+                if full is not None and "disk is full" in str(e):
+                    raise full from e
+                raise
+            self._file.discard()
+            self._open()
+            raise IndexDamaged(
+                f"the keyword index {self.path} was damaged ({e}); it is being rebuilt "
+                "from the vector store"
+            ) from e
+
     # ---- reading -------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One consistent snapshot; the cached lengths follow the index when it changed."""
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._lock, self._guard():
+            db = self._db
+            db.execute("BEGIN")
             try:
                 stamp = self._meta("stamp")
                 if stamp != self._stamp:
                     self._reload(stamp)
-                yield self._db
+                yield db
             finally:
-                self._db.execute("COMMIT")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("COMMIT")
 
     def _meta(self, key: str) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -200,7 +158,7 @@ class LexicalIndex:
         """Return those of `ids` the index holds."""
         wanted = list(dict.fromkeys(ids))
         with self._read() as db:
-            return {r[0] for r in _select_in(db, "SELECT id FROM chunks WHERE id IN ({})", wanted)}
+            return {r[0] for r in select_in(db, "SELECT id FROM chunks WHERE id IN ({})", wanted)}
 
     def chunks(self, ids: Iterable[str]) -> dict[str, Chunk]:
         """Return id -> chunk of those of `ids` the index holds."""
@@ -211,7 +169,7 @@ class LexicalIndex:
             wanted = order
         if wanted:
             with self._read() as db:
-                for cid, data, sentences in _select_in(
+                for cid, data, sentences in select_in(
                     db, "SELECT id, chunk, sentences FROM chunks WHERE id IN ({})", wanted
                 ):
                     self._chunks[cid] = Chunk(**json.loads(data))
@@ -227,7 +185,7 @@ class LexicalIndex:
         wanted = list(dict.fromkeys(ids))
         found: dict[str, np.ndarray] = {}
         with self._read() as db:
-            for cid, blob in _select_in(
+            for cid, blob in select_in(
                 db, "SELECT id, vectors FROM chunks WHERE id IN ({})", wanted
             ):
                 rows = np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension)
@@ -255,29 +213,13 @@ class LexicalIndex:
 
     def files(self) -> dict[str, FileChunks]:
         """Return source -> what the index holds of that file."""
-        hashes: dict[str, set[str]] = {}
-        expected: dict[str, int] = {}
-        ids: dict[str, list[str]] = {}
         with self._read() as db:
-            for source, cid, file_hash, n in db.execute(
-                "SELECT source, id, file_hash, n_chunks FROM chunks"
-            ):
-                hashes.setdefault(source, set()).add(file_hash)
-                ids.setdefault(source, []).append(cid)
-                expected[source] = n
-        return {s: FileChunks(frozenset(hashes[s]), expected[s], tuple(ids[s])) for s in ids}
+            return held_files(db)
 
     def evenly(self, count: int) -> list[Chunk]:
         """Return `count` chunks spread evenly over the collection in document order."""
         with self._read() as db:
-            step = max(1, self._n // count)
-            rows = db.execute(
-                "SELECT chunk FROM (SELECT chunk, row_number() OVER "
-                "(ORDER BY source, start, id) - 1 AS r FROM chunks) "
-                "WHERE r % ? = 0 ORDER BY r LIMIT ?",
-                (step, count),
-            )
-            return [Chunk(**json.loads(data)) for (data,) in rows]
+            return [Chunk(**json.loads(data)) for data in spread(db, count, self._n)]
 
     def terms(self, tokens: list[str], translate: bool) -> Terms:
         """Return the question's terms; `translate` looks English words up in the lexicon."""
@@ -289,7 +231,7 @@ class LexicalIndex:
                 f"SELECT word, heads FROM lexicon WHERE word IN ({','.join('?' * len(tokens))})",
                 [stem(t) for t in tokens],
             ):
-                words[word] = heads.split(_SEP)
+                words[word] = heads.split(SEP)
             vocabulary = {t for t in tokens if self._doc_frequency(db, t)}
         return query_terms(tokens, words, vocabulary)
 
@@ -322,12 +264,9 @@ class LexicalIndex:
                     scores += best
             if source or speaker or exclude:
                 scores *= self._mask(db, source, speaker, exclude)
-            hits = np.flatnonzero(scores > 0)
-            if len(hits) > n:
-                hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
-            hits = hits[np.lexsort((hits, -scores[hits]))]  # ties in document order
-            ids = self._ids(db, hits.tolist())
-            return [(ids[d], float(scores[d])) for d in hits.tolist() if d in ids]
+            hits = best_docs(scores, n)
+            ids = dict(select_in(db, "SELECT doc, id FROM chunks WHERE doc IN ({})", hits))
+            return [(ids[d], float(scores[d])) for d in hits if d in ids]
 
     def _scores(self, db: sqlite3.Connection, token: str) -> tuple[np.ndarray, np.ndarray]:
         row = db.execute("SELECT docs, tfs FROM postings WHERE term = ?", (token,)).fetchone()
@@ -335,34 +274,15 @@ class LexicalIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         docs = np.frombuffer(row[0], dtype=np.int32)
         tfs = np.frombuffer(row[1], dtype=np.float32)
-        idf = np.float32(_idf(len(docs), self._n))
-        norm = np.float32(K1) * (
-            1 - np.float32(B) + np.float32(B) * self._lengths[docs] / np.float32(self._avg)
-        )
-        return docs, idf * tfs / (norm + tfs)
+        return docs, bm25(tfs, self._lengths[docs], self._n, self._avg)
 
     def _mask(
         self, db: sqlite3.Connection, source: str | None, speaker: str | None, exclude: str | None
     ) -> np.ndarray:
-        clauses, args = ["1"], []
-        if source:
-            clauses.append("source = ?")
-            args.append(source)
-        if exclude:
-            clauses.append("source != ?")
-            args.append(exclude)
-        if speaker:
-            clauses.append("(speaker = ? OR state = ?)")
-            args += [speaker, speaker]
         mask = np.zeros(len(self._lengths), dtype=np.float32)
-        docs = [
-            r[0] for r in db.execute(f"SELECT doc FROM chunks WHERE {' AND '.join(clauses)}", args)
-        ]
+        docs = [r[0] for r in db.execute(*filter_sql(source, speaker, exclude))]
         mask[[d for d in docs if d < len(mask)]] = 1.0
         return mask
-
-    def _ids(self, db: sqlite3.Connection, docs: list[int]) -> dict[int, str]:
-        return dict(_select_in(db, "SELECT doc, id FROM chunks WHERE doc IN ({})", docs))
 
     def _doc_frequency(self, db: sqlite3.Connection, token: str) -> int:
         if token not in self._df:
@@ -382,16 +302,9 @@ class LexicalIndex:
         A term weighs as much as its rarest alternative; finding a commoner one earns less.
         """
         with self._read() as db:  # one snapshot, not one per alternative
-            idf = [
-                {alt: _idf(self._doc_frequency(db, alt), self._n) for alt in term} for term in terms
-            ]
-        total = sum(max(alts.values()) for alts in idf) or 1.0
-        shares = [{alt: w / total for alt, w in alts.items()} for alts in idf]
-        by_token: dict[str, list[tuple[int, float]]] = {}
-        for i, alts in enumerate(shares):
-            for alt, w in alts.items():
-                by_token.setdefault(alt, []).append((i, w))
-        return Weights(shares, {t: tuple(v) for t, v in by_token.items()})
+            return weigh(
+                [{alt: idf(self._doc_frequency(db, alt), self._n) for alt in t} for t in terms]
+            )
 
     def coverage(self, cid: str, weights: Weights) -> tuple[float, tuple[float, ...]]:
         """Return how much of the question (see `weights`) the chunk and each sentence hold."""
@@ -408,15 +321,12 @@ class LexicalIndex:
 
     def missing(self, cid: str, weights: Weights) -> float:
         """Return the largest share of the question held by a term the chunk lacks."""
-        whole = self.chunk_tokens(cid)
-        return max(
-            (max(alts.values()) for alts in weights.terms if whole.isdisjoint(alts)), default=0.0
-        )
+        return weights.missing(self.chunk_tokens(cid))
 
     def idf(self, token: str) -> float:
         """Return the token's inverse document frequency; unseen tokens count as rarest."""
         with self._read() as db:
-            return _idf(self._doc_frequency(db, token), self._n)
+            return idf(self._doc_frequency(db, token), self._n)
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -440,143 +350,18 @@ class LexicalIndex:
         self.apply(have - ids, batch, generation)
         return True
 
+    def rebuild(self, store: Any, generation: str) -> None:
+        """Fill the index again from the store, after it was found damaged, and say so."""
+        logging.getLogger("citeqa").warning(
+            "citeqa: the keyword index %s was damaged; rebuilding it from the vector store",
+            self.path,
+        )
+        self.sync(store, generation)
+
     def apply(self, remove: Iterable[str], add: Iterable[Record], generation: str) -> None:
         """Remove chunks by id and add (or replace) others, in one transaction."""
-        added = sorted(add, key=lambda r: (r.chunk.source, r.chunk.start, r.id))
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                gone = set(remove) | {r.id for r in added}
-                removed_docs, touched = self._delete(db, gone)
-                postings = self._insert(db, added)
-                vocabulary_changed = self._merge(db, removed_docs, touched, postings)
-                if vocabulary_changed:
-                    self._relexicon(db)
-                stamp = str(int(self._meta("stamp") or 0) + 1)
-                db.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                    [("generation", generation), ("stamp", stamp)],
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-
-    def _delete(self, db: sqlite3.Connection, ids: set[str]) -> tuple[np.ndarray, set[str]]:
-        docs: list[int] = []
-        touched: set[str] = set()
-        for part in _parts(sorted(ids)):
-            marks = ",".join("?" * len(part))
-            for doc, tokens in db.execute(
-                f"SELECT doc, tokens FROM chunks WHERE id IN ({marks})", part
-            ):
-                docs.append(doc)
-                touched.update(tokens.split(_SEP))
-            db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
-        return np.asarray(docs, dtype=np.int32), touched
-
-    def _insert(self, db: sqlite3.Connection, records: list[Record]) -> dict[str, tuple[Any, Any]]:
-        """Store the chunks; return token -> (docs, term frequencies) of their postings."""
-        from array import array
-
-        vocab: dict[str, int] = {}
-        term_of, doc_of, tf_of = array("i"), array("i"), array("f")
-        for r in records:
-            c = r.chunk
-            tokens = tokenize(_searchable(c)) or [EMPTY]
-            counts = Counter(tokens)
-            sentences = json.dumps(
-                [list(dict.fromkeys(tokenize(c.text[s:e]))) for s, e in sentence_spans(c.text)],
-                ensure_ascii=False,
-            )
-            doc = db.execute(
-                "INSERT INTO chunks (id, source, title, start, speaker, state, file_hash, "
-                "n_chunks, length, tokens, sentences, vectors, chunk) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    r.id,
-                    c.source,
-                    c.title,
-                    c.start,
-                    c.speaker,
-                    c.state,
-                    r.file_hash,
-                    r.n_chunks,
-                    len(tokens),
-                    _SEP.join(counts),
-                    sentences,
-                    r.vectors,
-                    json.dumps(dataclasses.asdict(c), ensure_ascii=False),
-                ),
-            ).lastrowid
-            for token, tf in counts.items():
-                term_of.append(vocab.setdefault(token, len(vocab)))
-                doc_of.append(int(doc))  # type: ignore[arg-type]
-                tf_of.append(tf)
-        terms = np.frombuffer(term_of, dtype=np.int32)
-        docs = np.frombuffer(doc_of, dtype=np.int32)
-        tfs = np.frombuffer(tf_of, dtype=np.float32)
-        order = np.argsort(terms, kind="stable")
-        bounds = np.searchsorted(terms[order], np.arange(len(vocab) + 1))
-        names = list(vocab)
-        return {
-            names[t]: (
-                docs[order[bounds[t] : bounds[t + 1]]],
-                tfs[order[bounds[t] : bounds[t + 1]]],
-            )
-            for t in range(len(vocab))
-        }
-
-    def _merge(
-        self,
-        db: sqlite3.Connection,
-        removed: np.ndarray,
-        touched: set[str],
-        added: dict[str, tuple[Any, Any]],
-    ) -> bool:
-        """Rewrite the posting lists of the touched tokens; return whether a token came or went."""
-        changed = False
-        for part in _parts(sorted(touched | set(added))):
-            marks = ",".join("?" * len(part))
-            old = {
-                term: (np.frombuffer(d, dtype=np.int32), np.frombuffer(t, dtype=np.float32))
-                for term, d, t in db.execute(
-                    f"SELECT term, docs, tfs FROM postings WHERE term IN ({marks})", part
-                )
-            }
-            for term in part:
-                docs, tfs = old.get(term, (np.zeros(0, np.int32), np.zeros(0, np.float32)))
-                if len(removed) and len(docs):
-                    keep = ~np.isin(docs, removed)
-                    docs, tfs = docs[keep], tfs[keep]
-                if term in added:
-                    docs = np.concatenate([docs, added[term][0]])
-                    tfs = np.concatenate([tfs, added[term][1]])
-                if len(docs):
-                    changed |= term not in old
-                    db.execute(
-                        "INSERT OR REPLACE INTO postings VALUES (?, ?, ?, ?)",
-                        (
-                            term,
-                            len(docs),
-                            docs.astype(np.int32).tobytes(),
-                            tfs.astype(np.float32).tobytes(),
-                        ),
-                    )
-                elif term in old:
-                    changed = True
-                    db.execute("DELETE FROM postings WHERE term = ?", (term,))
-        return changed
-
-    def _relexicon(self, db: sqlite3.Connection) -> None:
-        """Cut the dictionary down to the collection's words again."""
-        frequency = dict(db.execute("SELECT term, df FROM postings").fetchall())
-        lexicon = build_lexicon(frequency, frequency)
-        db.execute("DELETE FROM lexicon")
-        db.executemany(
-            "INSERT INTO lexicon VALUES (?, ?)", ((w, _SEP.join(h)) for w, h in lexicon.items())
-        )
+        with self._lock, self._guard():
+            write(self._db, remove, add, generation)
 
 
 def open_index(index_dir: Path) -> LexicalIndex:
@@ -590,23 +375,3 @@ def require_passages(index: LexicalIndex) -> None:
         raise IndexMissing(
             "the index holds no passages: put documents in the data dir and run `citeqa ingest`"
         )
-
-
-def _idf(df: int, n: int) -> float:
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))
-
-
-def _select_in(db: sqlite3.Connection, sql: str, items: list[Any]) -> Iterator[Any]:
-    """Yield the rows of `sql`, whose `IN ({})` takes `items`, _BATCH items at a time."""
-    for part in _parts(items):
-        yield from db.execute(sql.format(",".join("?" * len(part))), part)
-
-
-def _parts(items: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(items), _BATCH):
-        yield items[i : i + _BATCH]
-
-
-def _searchable(chunk: Chunk) -> str:
-    """Index the locator with the text, so speakers, states and sections can be found."""
-    return " ".join([chunk.section, chunk.speaker, chunk.state, chunk.text])

@@ -3,20 +3,23 @@
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TypeVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from retrieval.embeddings import embedder_name, settings_embedder, signature
-from retrieval.errors import IndexMismatch
-from retrieval.lexical import LexicalIndex, Terms, Weights, open_index, require_passages
+from retrieval.errors import IndexDamaged, IndexMismatch
+from retrieval.lexical import Terms, Weights, open_index, require_passages
 from retrieval.settings import Settings
 from retrieval.store import LAYOUT, Store
 from retrieval.text import Language, language, tokenize
 from retrieval.types import Passage, Retrieval
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +119,10 @@ class Searcher:
             self._check(info, chunker)
             # the last finished ingest (an index written before `ready` existed: its generation)
             self.generation = str(info.get("ready") or info.get("generation", ""))
-            self.lexical = self._lexical(self.generation)  # while the model loads
+            self.lexical = open_index(settings.index_dir)
+            self.titles = repairing(self, lambda: self._lexical(self.generation))
         finally:
             warming.join()
-        self.titles = self.lexical.sources()
         self.sources = sorted(self.titles)
 
     def _check(self, info: dict[str, object], chunker: str | None) -> None:
@@ -144,14 +147,18 @@ class Searcher:
                 "run `citeqa ingest` to rebuild it"
             )
 
-    def _lexical(self, generation: str) -> LexicalIndex:
-        """Open the keyword index, brought in line with the store if it lags behind it (a
-        replica's first start, or an index dir restored from elsewhere)."""
-        index = open_index(self.settings.index_dir)
-        if index.generation != generation:
-            index.sync(self.store, generation)
-        require_passages(index)
-        return index
+    def _lexical(self, generation: str) -> dict[str, str]:
+        """Bring the keyword index in line with the store if it lags behind it (a replica's
+        first start, an index dir restored from elsewhere, a damaged file rebuilt); return
+        its documents' titles."""
+        if self.lexical.generation != generation:
+            self.lexical.sync(self.store, generation)
+        require_passages(self.lexical)
+        return self.lexical.sources()
+
+    def repair(self) -> None:
+        """Rebuild the keyword index from the store after it was found damaged."""
+        self.lexical.rebuild(self.store, self.generation)
 
     def sentence_similarity(
         self, passages: Sequence[Passage], found: Retrieval
@@ -308,6 +315,15 @@ def _warm(embedder: Embeddings) -> None:
     warm = getattr(embedder, "warm", None)
     if warm is not None:
         warm()
+
+
+def repairing(searcher: "Searcher", work: Callable[[], T]) -> T:
+    """Run `work`; where it meets a damaged keyword index, rebuild that and run it again."""
+    try:
+        return work()
+    except IndexDamaged:
+        searcher.repair()
+        return work()
 
 
 def _where(

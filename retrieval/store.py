@@ -4,6 +4,7 @@ import base64
 import dataclasses
 import functools
 import inspect
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
@@ -11,7 +12,14 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from retrieval.errors import IndexMissing, StoreUnavailable, first_line
+from retrieval.errors import (
+    CiteqaError,
+    IndexDamaged,
+    IndexMissing,
+    StoreUnavailable,
+    first_line,
+    out_of_space,
+)
 from retrieval.lexical import Record
 from retrieval.settings import Settings
 from retrieval.types import Chunk
@@ -60,13 +68,47 @@ def _unreachable(error: BaseException) -> bool:
     return isinstance(error, ValueError) and "connect to a Chroma server" in str(error)
 
 
-def _reachable(method: F) -> F:
-    """Turn a dead or unreachable Chroma server into one StoreUnavailable with the URL."""
+# What Chroma's embedded store says when its SQLite file or a segment of it is damaged.
+_DAMAGE = (
+    "database disk image is malformed",
+    "file is not a database",
+    "(code: 11)",
+    "(code: 26)",
+    "error loading hnsw",
+    "hnsw segment",
+)
 
-    def fail(store: "Store", error: BaseException) -> StoreUnavailable:
-        return StoreUnavailable(
-            f"cannot reach the Chroma server at {store.settings.chroma_url}: {first_line(error)}"
+
+def _damaged(error: BaseException) -> bool:
+    """Return True for the errors a damaged embedded store causes."""
+    text = str(error).lower()
+    return any(marker in text for marker in _DAMAGE)
+
+
+def _failure(store: "Store", error: BaseException) -> CiteqaError | None:
+    """Return the one-line error for a dead server or a damaged store, else None."""
+    if isinstance(error, CiteqaError):  # from a method this one called: said once
+        return None
+    if store.settings.chroma_url and _unreachable(error):
+        url = store.settings.chroma_url
+        return StoreUnavailable(f"cannot reach the Chroma server at {url}: {first_line(error)}")
+    if store.settings.chroma_url:
+        return None
+    full = out_of_space(error, store.settings.index_dir)
+    if full is not None:
+        return full
+    if _damaged(error):
+        where = store.settings.index_dir / "chroma"
+        return IndexDamaged(
+            f"the vector store in {where} is damaged ({first_line(error)}): run "
+            f"`citeqa ingest --rebuild` to build it again from {store.settings.data_dir}"
         )
+    return None
+
+
+def _reachable(method: F) -> F:
+    """Turn a dead or unreachable Chroma server into one StoreUnavailable with the URL, and a
+    damaged embedded store into one IndexDamaged that says how to rebuild it."""
 
     if inspect.isgeneratorfunction(method):
 
@@ -75,8 +117,9 @@ def _reachable(method: F) -> F:
             try:
                 yield from method(store, *args, **kwargs)
             except Exception as e:
-                if store.settings.chroma_url and _unreachable(e):
-                    raise fail(store, e) from e
+                failure = _failure(store, e)
+                if failure is not None:
+                    raise failure from e
                 raise
 
         return cast(F, generator)
@@ -86,8 +129,9 @@ def _reachable(method: F) -> F:
         try:
             return method(store, *args, **kwargs)
         except Exception as e:
-            if store.settings.chroma_url and _unreachable(e):
-                raise fail(store, e) from e
+            failure = _failure(store, e)
+            if failure is not None:
+                raise failure from e
             raise
 
     return cast(F, call)
@@ -180,6 +224,18 @@ class Store:
             if name in names:
                 self.client.delete_collection(name)
         self._collection = None
+
+    def destroy(self) -> None:
+        """Delete everything of the store, damaged or not: the embedded store's folder (a
+        damaged one cannot be trusted to delete its own collection), or the server's
+        collection."""
+        if self.settings.chroma_url:
+            self.reset()
+            return
+        path = self.settings.index_dir / "chroma"
+        _forget_open(str(path))
+        self._client = self._collection = None
+        shutil.rmtree(path, ignore_errors=True)
 
     @_reachable
     def info(self) -> dict[str, Any]:
