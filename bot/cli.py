@@ -15,6 +15,7 @@ from bot.render import signals_text
 from bot.terminal import answer_text, closest_text, not_found
 from retrieval.errors import CiteqaError
 from retrieval.settings import Settings, bad_setting
+from retrieval.text import clamp
 from retrieval.types import Answer, Citation
 
 if TYPE_CHECKING:  # the core loads models: imported when a command needs it
@@ -57,7 +58,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
 
 def error_json(question: str, error: CiteqaError) -> dict[str, str]:
     """Return the JSON line for a question that could not be answered."""
-    return {"question": question.strip(), "error": str(error)}
+    return {"question": clamp(question.strip()), "error": str(error)}
 
 
 def _emphasis(text: str) -> str:

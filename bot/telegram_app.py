@@ -461,9 +461,9 @@ def build_application(settings: Settings, qa: "QA") -> BotApplication:
     state.access = Access(settings.telegram_allowed_users, settings.telegram_rate)
     state.questions = Questions()
     application.add_handler(TypeHandler(Update, gate), group=-1)
-    for name, callback, _ in COMMANDS:
-        application.add_handler(CommandHandler(name, callback))
     new = filters.UpdateType.MESSAGE  # edits are not re-answered: the first reply stands
+    for name, callback, _ in COMMANDS:
+        application.add_handler(CommandHandler(name, callback, filters=new))
     application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, question))
     application.add_handler(
         MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, unknown)

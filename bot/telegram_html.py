@@ -31,45 +31,76 @@ def render(runs: Block) -> str:
     )
 
 
-def _pieces(run: Run, limit: int) -> list[Run]:
-    """Cut a run at sentence ends, and a sentence that alone exceeds `limit` anywhere."""
-    out: list[Run] = []
-    for sentence in (s for s in _SENTENCE_CUT.split(run.text) if s):
-        while utf16_len(render([Run(sentence, run.style)])) > limit:
-            cut = _fitting_prefix(sentence, run.style, limit)
-            out.append(Run(sentence[:cut], run.style))
-            sentence = sentence[cut:]
-        out.append(Run(sentence, run.style))
-    return out
-
-
 def _fitting_prefix(text: str, style: str, limit: int) -> int:
-    lo, hi = 1, len(text)
+    """Return the longest prefix of `text` that renders within `limit`, cut after a space
+    or a comma where one is near its end (not inside an English word)."""
+    lo, hi = 0, len(text)
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if utf16_len(render([Run(text[:mid], style)])) <= limit:
             lo = mid
         else:
             hi = mid - 1
-    return lo
+    near = max(text.rfind(c, 0, lo) for c in " ，,、")
+    return near + 1 if near >= lo * 0.9 else lo
+
+
+class _Messages:
+    """Messages filled in order; a sentence that fits in no message is cut to fill one."""
+
+    MIN_ROOM = 200  # units: less room than this left, a long sentence starts a new message
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.done: list[str] = []
+        self.current = ""
+
+    def flush(self) -> None:
+        if self.current:
+            self.done.append(self.current)
+        self.current = ""
+
+    def add(self, part: str, glue: str) -> None:
+        """Add rendered HTML that fits in one message: here, or at the start of the next."""
+        glue = glue if self.current else ""
+        if utf16_len(self.current + glue + part) > self.limit:
+            self.flush()
+            glue = ""
+        self.current += glue + part
+
+    def add_text(self, run: Run, glue: str) -> None:
+        """Add one sentence of a run: whole where it fits (here or in the next message), else
+        cut to fill this message and go on in the next."""
+        text = run.text
+        while text:
+            glue = glue if self.current else ""
+            part = render([Run(text, run.style)])
+            room = self.limit - utf16_len(self.current + glue)
+            if utf16_len(part) <= room:
+                self.current += glue + part
+                return
+            if utf16_len(part) <= self.limit or room < self.MIN_ROOM:
+                self.flush()
+                continue
+            cut = _fitting_prefix(text, run.style, room)
+            self.current += glue + render([Run(text[:cut], run.style)])
+            self.flush()
+            text, glue = text[cut:], ""
 
 
 def split(blocks: list[Block], limit: int = LIMIT, separator: str = "\n\n") -> list[str]:
-    """Pack blocks into as few messages as fit under `limit`, cutting only between sentences."""
-    messages: list[str] = []
-    current = ""
+    """Pack blocks into as few messages as fit under `limit`, cutting between sentences, and
+    inside a sentence only where it is longer than a message (filling the one it starts in)."""
+    messages = _Messages(limit)
     for block in blocks:
         rendered = render(block)
-        if utf16_len(rendered) > limit:
-            parts = [render([p]) for r in block for p in _pieces(r, limit)]
-        else:
-            parts = [rendered]
-        for i, part in enumerate(parts):
-            glue = separator if (i == 0 and current) else ""
-            if current and utf16_len(current + glue + part) > limit:
-                messages.append(current)
-                current, glue = "", ""
-            current += glue + part
-    if current:
-        messages.append(current)
-    return messages
+        if utf16_len(rendered) <= limit:
+            messages.add(rendered, separator)
+            continue
+        glue = separator
+        for run in block:
+            for sentence in (t for t in _SENTENCE_CUT.split(run.text) if t):
+                messages.add_text(Run(sentence, run.style), glue)
+                glue = ""
+    messages.flush()
+    return messages.done

@@ -1,6 +1,6 @@
 """What the front ends say, in English and Chinese: one source for every fixed text."""
 
-from retrieval.text import Language
+from retrieval.text import Language, clamp
 
 WORDS: dict[str, dict[Language, str]] = {
     "intro": {
@@ -69,5 +69,8 @@ SENTENCE_GAP: dict[Language, str] = {"en": " ", "zh": ""}
 
 
 def say(key: str, lang: Language, **values: object) -> str:
-    """Return the front ends' own words in the user's language."""
-    return WORDS[key][lang].format(**values)
+    """Return the front ends' own words in the user's language; text put into them (a
+    document name a user typed, a question) is clamped, never echoed whole."""
+    return WORDS[key][lang].format(
+        **{k: clamp(v) if isinstance(v, str) else v for k, v in values.items()}
+    )

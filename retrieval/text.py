@@ -214,3 +214,11 @@ def tokenize(text: str) -> list[str]:
 def squash(text: str) -> str:
     """Return `text` without any white space, for verbatim comparisons."""
     return re.sub(r"\s+", "", text)
+
+
+ECHO_CHARS = 200  # of a user's text quoted back in a reply or an error
+
+
+def clamp(text: str, limit: int = ECHO_CHARS) -> str:
+    """Return `text` cut to `limit` characters (with an ellipsis): how user input is echoed."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

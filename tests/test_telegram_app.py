@@ -155,17 +155,26 @@ def test_doc_restricts_and_clears_and_why_explains(real_index: Settings, qa: QA)
         api.push(message("/doc nosuchdocument"))
         api.wait_for(lambda a: len(a.sent()) == 5)
         assert "/sources" in api.sent()[4]["text"]
+        api.push(message("/doc " + "很长的文档名" * 1000))  # the echo is clamped
+        api.wait_for(lambda a: len(a.sent()) == 6)
+        reply = api.sent()[5]["text"]
+        assert "/sources" in reply and "…" in reply and len(reply) < 400
 
 
 def test_non_text_and_edits(real_index: Settings, qa: QA) -> None:
     sticker = {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1}
     sticker |= {"is_animated": False, "is_video": False}
     edited = message("改过的问题")
+    edited_command = message("/ask 裁军谈判会议第1261次全体会议何时举行？")
     with running(TOKEN, real_index, qa) as api:
         api.push({"edited_message": edited["message"] | {"edit_date": 1}})
+        api.push({"edited_message": edited_command["message"] | {"edit_date": 1}})
         api.push(message(None, sticker=sticker))
         api.wait_for(lambda a: len(a.sent()) == 1)
         assert api.sent()[0]["text"] == "我只能回答文字问题。"
+        api.push(message("/ask 裁军谈判会议第1261次全体会议何时举行？"))  # asked after the edits
+        api.wait_for(lambda a: len(html_replies(a)) >= 1)
+        assert len(api.sent("sendChatAction")) == 1  # the edited /ask was not answered
 
 
 def test_groups_answer_only_ask_mentions_and_replies(real_index: Settings, qa: QA) -> None:

@@ -73,3 +73,20 @@ def test_answer_blocks_escape_titles_and_number_citations() -> None:
     assert shown.startswith("答：答案在这里。")
     assert "[1] Title <&>" in shown and "发言人(国家)" in shown
     assert "<b>答案在这里。</b>" in messages[0]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["各国代表就消极安全保证发言" * 400 + "。", ("The delegates spoke at length " * 200) + "."],
+    ids=["chinese", "english"],
+)
+def test_an_answer_line_of_one_huge_sentence_starts_in_the_first_message(sentence: str) -> None:
+    answer = Answer(
+        "q", sentence, False, [citation(sentence, ((0, len(sentence)),))], language="zh"
+    )
+    messages = split(answer_blocks(answer))
+    first = visible(messages[0])
+    assert first.startswith("答：" + sentence[:1000])  # not the heading alone
+    assert utf16_len(messages[0]) > LIMIT - 300 and all(utf16_len(m) <= LIMIT for m in messages)
+    if " " in sentence:  # an English sentence is cut between words
+        assert first.endswith(" ")
