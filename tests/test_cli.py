@@ -61,6 +61,9 @@ def test_bad_questions_get_one_line_and_no_traceback(hashed: Settings) -> None:
         out = _run(hashed, "ask", question)
         assert out.returncode == code, (question[:10], out.stdout, out.stderr)
         assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    huge = _run(hashed, "ask", "--json", "-", stdin="问" * 100_000 + "\n")
+    line = json.loads(huge.stdout)
+    assert "too long" in line["error"] and len(line["question"]) <= 200  # not echoed whole
     odd = _run(hashed, "ask", "Кто выиграл чемпионат мира? 🙂\u200b")
     assert odd.returncode == 0 and "Traceback" not in odd.stderr
 

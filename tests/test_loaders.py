@@ -146,3 +146,16 @@ def test_catalog_titles_from_readme(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("正文。", "utf-8")
     (tmp_path / "README.md").write_text("| file | what |\n|---|---|\n| x.txt | 标题 X |\n", "utf-8")
     assert read_catalog(tmp_path) == {"x.txt": "标题 X"}
+
+
+def test_a_pdf_library_warning_is_a_warning_of_that_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cut.pdf"
+    _pdf(path, ["赫尔辛基被选为可能的会议举办地。"])
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rfind(b"%%EOF") + 4])  # the end marker cut short
+    doc, warnings = load(path, "cut.pdf")
+    assert "赫尔辛基" in "".join(b.text for b in doc.blocks)
+    assert warnings == ["PDF read despite: EOF marker seems truncated"]
+    assert "EOF" not in capsys.readouterr().err  # no stray line without the file's name
