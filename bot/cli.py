@@ -250,10 +250,9 @@ def bot_(obj: Context) -> None:
     """Run the Telegram bot (long polling) until Ctrl-C."""
     import asyncio
 
-    from telegram import Update
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.telegram_app import build_application
+    from bot.telegram_app import build_application, run
     from bot.telegram_logging import check_token, configure_logging
 
     settings = obj.settings
@@ -278,7 +277,7 @@ def bot_(obj: Context) -> None:
         ) from None
     application = build_application(settings, _qa(settings))
     click.echo(f"@{username} is answering from {settings.data_dir}; Ctrl-C stops it.", err=True)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    run(application)
 
 
 @cli.command()

@@ -4,6 +4,8 @@ import asyncio
 import dataclasses
 import logging
 import re
+import signal
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -441,6 +443,23 @@ COMMANDS: list[tuple[str, Handler, str]] = [
 
 async def _post_init(application: BotApplication) -> None:
     await application.bot.set_my_commands([BotCommand(c, d) for c, _, d in COMMANDS])
+    if threading.current_thread() is threading.main_thread():  # `citeqa bot`, not a test
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _stop, application)
+
+
+def _stop(application: BotApplication) -> None:
+    """Stop polling on SIGINT or SIGTERM, first giving up on chat-model calls in flight:
+    python-telegram-bot waits for the questions being answered, and those then end at once."""
+    logger.info("stopping: answering the questions in flight without the chat model")
+    application.bot_data.qa.stop()
+    application.stop_running()
+
+
+def run(application: BotApplication) -> None:
+    """Poll the Bot API until SIGINT or SIGTERM (handled by `_stop`)."""
+    application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=None)
 
 
 def build_application(settings: Settings, qa: "QA") -> BotApplication:

@@ -1,6 +1,7 @@
 """Questions in, cited answers out: the one object every front end talks to."""
 
 import contextlib
+import logging
 import re
 import threading
 import time
@@ -23,12 +24,13 @@ from retrieval.baseline import SAMPLES, Baseline, measure
 from retrieval.conversation import Resolved, Turn, resolve
 from retrieval.embeddings import embedder_name
 from retrieval.errors import BadQuestion
-from retrieval.rewrite import Rewriter
+from retrieval.rewrite import Rewriter, keeps_subject
 from retrieval.search import RANKING, Ranking, Searcher, repairing
 from retrieval.settings import Settings
 from retrieval.text import Language, language
 from retrieval.types import Answer, Chunk, Retrieval
 
+logger = logging.getLogger(__name__)
 RELOAD_EVERY = 2.0  # seconds between checks for a newer finished index
 
 
@@ -111,6 +113,12 @@ class QA:
             self._current = (searcher, _baseline(self.settings, searcher))
             return True
 
+    def stop(self) -> None:
+        """Give up on chat-model calls in flight (a bot shutting down): questions still
+        being answered fall back to the built-in rules at once."""
+        if self.rewriter is not None:
+            self.rewriter.stop()
+
     @property
     def sources(self) -> dict[str, str]:
         """Return source -> title of every indexed document."""
@@ -148,6 +156,11 @@ class QA:
         turns: the chat model's rewrite when one is configured and answers, else the rules."""
         if history and self.rewriter is not None:
             rewritten = self.rewriter.rewrite(question, history)
+            if rewritten is not None and not keeps_subject(
+                rewritten, question, history, searcher.terms_of, searcher.lexical.idf
+            ):
+                logger.warning("the rewrite left the conversation's subject; using the rules")
+                rewritten = None
             if rewritten is not None:
                 prefer = history[-1].sources[:1] if rewritten != question else ()
                 return Resolved(rewritten, prefer)

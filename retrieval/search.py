@@ -156,6 +156,11 @@ class Searcher:
         require_passages(self.lexical)
         return self.lexical.sources()
 
+    def terms_of(self, text: str) -> Terms:
+        """Return a text's words as the keyword index's tokens, as a search looks them up (an
+        English word against Chinese passages by its translations)."""
+        return self.lexical.terms(tokenize(text), translate=language(text) != "zh")
+
     def repair(self) -> None:
         """Rebuild the keyword index from the store after it was found damaged."""
         self.lexical.rebuild(self.store, self.generation)

@@ -16,6 +16,7 @@ from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.text import squash
 from tests.botapi import FakeBotAPI, message, press, running, user, visible
+from tests.chatapi import dripping_openai
 from tests.conftest import CALIBRATION, ROOT
 
 pytestmark = pytest.mark.slow
@@ -229,13 +230,14 @@ def test_twenty_chats_at_once(real_index: Settings, qa: QA) -> None:
         assert len({m["text"] for m in html_replies(api)}) == 1
 
 
-def _cli_bot(settings: Settings, api: FakeBotAPI, token: str) -> subprocess.Popen[str]:
+def _cli_bot(settings: Settings, api: FakeBotAPI, token: str, **more: str) -> subprocess.Popen[str]:
     env = os.environ | {
         "CITEQA_INDEX_DIR": str(settings.index_dir),
         "CITEQA_DATA_DIR": str(settings.data_dir),
         "CITEQA_TELEGRAM_TOKEN": token,
         "CITEQA_TELEGRAM_BASE_URL": api.base_url,
         "NO_PROXY": "127.0.0.1,localhost",
+        **more,
     }
     citeqa = str(Path(sys.executable).with_name("citeqa"))
     return subprocess.Popen(
@@ -261,6 +263,24 @@ def test_cli_bot_answers_and_never_logs_the_token(real_index: Settings) -> None:
     assert process.returncode == 0, err
     assert "Application started" in err
     assert TOKEN not in err and TOKEN.split(":")[1] not in err
+
+
+def test_sigterm_stops_the_bot_while_a_chat_model_drips(real_index: Settings) -> None:
+    with FakeBotAPI(TOKEN) as api, dripping_openai("第二届会议是什么时候举行的？") as model:
+        llm = {"CITEQA_LLM_URL": model["url"], "CITEQA_LLM_TIMEOUT": "120"}
+        process = _cli_bot(real_index, api, TOKEN, **llm)
+        try:
+            api.wait_for(lambda a: bool(a.sent("getMe")))
+            api.push(message("无大规模毁灭性武器区会议第一届会议是什么时候举行的？"))
+            api.wait_for(lambda a: len(html_replies(a)) == 1)
+            api.push(message("第二届呢？"))  # a follow-up: the chat model is asked, and drips
+            api.wait_for(lambda a: model["sent"] > 0)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=60)  # the drip alone would take minutes
+    assert process.returncode == 0, err
+    assert model["hung_up"].is_set() and model["sent"] < model["length"]
+    assert "Traceback" not in err
 
 
 def test_cli_bot_with_a_bad_token_stops_with_one_line(real_index: Settings) -> None:
