@@ -33,12 +33,14 @@ class CiteqaRetriever(BaseRetriever):
     source: str | None = Field(None, description="Only passages of this document.")
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        answer = self.qa.ask(query, k=self.k, source=self.source)
+        """Return the cited passages; `k` (as in `invoke(query, k=3)`) overrides the field."""
+        k = k or self.k
+        answer = self.qa.ask(query, k=k, source=self.source)
         if answer.abstained:
             return []
-        return [_document(c) for c in answer.citations[: self.k]]
+        return [_document(c) for c in answer.citations[:k]]
 
 
 def _document(citation: Citation) -> Document:

