@@ -34,7 +34,7 @@ def render(runs: Block) -> str:
 def _fitting_prefix(text: str, style: str, limit: int) -> int:
     """Return the longest prefix of `text` that renders within `limit`, cut after a space
     or a comma where one is near its end (not inside an English word)."""
-    lo, hi = 0, len(text)
+    lo, hi = 1, len(text)  # one character at least: the cut always moves on
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if utf16_len(render([Run(text[:mid], style)])) <= limit:
@@ -48,10 +48,10 @@ def _fitting_prefix(text: str, style: str, limit: int) -> int:
 class _Messages:
     """Messages filled in order; a sentence that fits in no message is cut to fill one."""
 
-    MIN_ROOM = 200  # units: less room than this left, a long sentence starts a new message
-
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        # less room than this left in a message, a long sentence starts the next one
+        self.min_room = min(200, limit // 4)
         self.done: list[str] = []
         self.current = ""
 
@@ -79,7 +79,7 @@ class _Messages:
             if utf16_len(part) <= room:
                 self.current += glue + part
                 return
-            if utf16_len(part) <= self.limit or room < self.MIN_ROOM:
+            if self.current and (utf16_len(part) <= self.limit or room < self.min_room):
                 self.flush()
                 continue
             cut = _fitting_prefix(text, run.style, room)
