@@ -31,26 +31,27 @@ class Listing:
     skipped: list[tuple[str, str]]
 
 
+def _controls_escaped(text: str) -> str:
+    return "".join(
+        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c
+        for c in text
+    )
+
+
 def safe_name(name: str) -> str:
     """Return `name` with bytes that are not UTF-8 shown as `\\xNN` and control characters
     escaped: printable on one line, storable, and the same on every run."""
-    raw = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return "".join(
-        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c
-        for c in raw
-    )
+    return _controls_escaped(os.fsencode(name).decode("utf-8", "backslashreplace"))
 
 
 def readable_name(name: str) -> str:
     """Return a file name for titles: undecodable bytes read as GB18030 where they are."""
-    try:
-        return os.fsencode(name).decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return os.fsencode(name).decode("gb18030")
-    except UnicodeDecodeError:
-        return safe_name(name)
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return _controls_escaped(os.fsencode(name).decode(encoding))
+        except UnicodeDecodeError:
+            continue
+    return safe_name(name)
 
 
 def _kind(mode: int) -> str:

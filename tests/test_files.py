@@ -74,6 +74,7 @@ def test_a_troubled_data_dir_is_indexed_with_one_line_for_each_skip(troubles: Pa
     assert "\\xd6\\xd0\\xce\\xc4\\xd7\\xca\\xc1\\xcf.txt" in listed  # the GBK name, escaped
     assert "中文资料" in listed  # its title, read as GB18030
     assert "line\\nbreak.txt" in listed and "x.txt/inner.md" in listed
+    assert all(len(row.split("\t")) == 3 for row in listed.splitlines())  # one line each
     assert "root:" not in run_citeqa(_env(troubles), "ask", "root用户的shell是什么").stdout
 
 
