@@ -99,8 +99,10 @@ def _failure(store: "Store", error: BaseException) -> CiteqaError | None:
         return full
     if _damaged(error):
         where = store.settings.index_dir / "chroma"
+        if "(code: " in str(error) or "database" in str(error):  # its SQLite file
+            where = where / "chroma.sqlite3"
         return IndexDamaged(
-            f"the vector store in {where} is damaged ({first_line(error)}): run "
+            f"the vector store ({where}) is damaged ({first_line(error)}): run "
             f"`citeqa ingest --rebuild` to build it again from {store.settings.data_dir}"
         )
     return None
