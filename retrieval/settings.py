@@ -111,7 +111,10 @@ class Settings(BaseSettings):
     llm_model: str = Field("", description="The chat model to ask at llm_url.")
     llm_api_key: SecretStr = Field(SecretStr(""), description="Bearer key for llm_url.")
     llm_timeout: float = Field(
-        5.0, gt=0, le=120, description="Seconds to wait for llm_url before using the rules."
+        5.0,
+        gt=0,
+        le=120,
+        description="Seconds the whole call to llm_url may take before the rules are used.",
     )
 
     @field_validator("chroma_url", "telegram_base_url", "llm_url")
