@@ -133,12 +133,17 @@ def _raw_paragraphs(raw: str) -> list[tuple[list[str], bool]]:
     return paras
 
 
-def _continues(previous: Block, text: str) -> bool:
+def _continues(pieces: list[str], text: str) -> bool:
+    """Return whether `text` continues the paragraph made of `pieces` across a page break.
+
+    Only the paragraph's end and its last join are read, so that a paragraph running over
+    hundreds of pages costs time linear in its length."""
+    last = pieces[-1]
+    recent = join_lines(pieces[-2:]) if len(pieces) > 1 else last
     return (
-        previous.kind == "para"
-        and not ends_sentence(previous.text)
-        and not re.fullmatch(r"\[[^\]]*\]", previous.text)  # [原件：英文], [2012年6月1日]
-        and not looks_like_footnote(previous.text)
+        not ends_sentence(last)
+        and not (len(pieces) == 1 and re.fullmatch(r"\[[^\]]*\]", last))  # [原件：英文]
+        and not looks_like_footnote(recent)
         and not looks_like_footnote(text)
     )
 
@@ -146,20 +151,32 @@ def _continues(previous: Block, text: str) -> bool:
 def text_blocks(raw: str) -> list[Block]:
     """Clean plain text extracted from a PDF or typed by hand into blocks."""
     blocks: list[Block] = []
+    pieces: list[str] = []  # of the last block, while it is a paragraph that may go on
+
+    def settle() -> None:
+        if len(pieces) > 1:
+            blocks[-1] = Block("para", join_lines(pieces))
+        pieces.clear()
+
     for lines, cut in _raw_paragraphs(raw):
         if _RULE.match(lines[0]):
+            settle()
             blocks.append(Block("rule", ""))
             continue
         text = join_lines(lines)
         if not text:
             continue
         if _is_heading(text, len(lines)):
+            settle()
             blocks.append(Block("heading", text, _heading_level(text)))
-        elif blocks and not cut and _continues(blocks[-1], text):
+        elif pieces and not cut and _continues(pieces, text):
             # An indented line inside a sentence: a page break, not a new paragraph.
-            blocks[-1] = Block("para", join_lines([blocks[-1].text, text]))
+            pieces.append(text)
         else:
+            settle()
             blocks.append(Block("para", text))
+            pieces.append(text)
+    settle()
     return separate_footnotes(blocks)
 
 
