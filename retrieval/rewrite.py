@@ -111,14 +111,7 @@ class Rewriter:
                 wait([future], timeout=min(left, STOP_CHECK))
             reply = future.result()
             text = str(json.loads(reply)["choices"][0]["message"]["content"]).strip()
-        except (
-            httpx.HTTPError,
-            RuntimeError,
-            TimeoutError,
-            ValueError,
-            LookupError,
-            TypeError,
-        ) as e:
+        except FAILURES as e:
             logger.warning("question rewrite failed, using the built-in rules: %s", e)
             return None
         text = " ".join(text.split()).strip("\"'“”")
