@@ -208,27 +208,36 @@ class Ingester:
             self.store.set_info(generation=uuid.uuid4().hex)
             self._generation_bumped = True
 
-    def _file(self, found: Found, title: str, held: FileChunks | None) -> None:
+    def _changed(
+        self, found: Found, title: str, held: FileChunks | None
+    ) -> tuple[list[Chunk], str] | None:
+        """Return the chunks of a file that changed and its hash; None (reported) for a file
+        that is unchanged, unreadable or broken."""
         source = found.source
         try:
             data = found.path.read_bytes()
         except OSError as e:
             self.report.failed.append((source, _unreadable(e)))
-            return
+            return None
         file_hash = hashlib.sha256(data).hexdigest()
         if _complete(held, file_hash):
             self.report.unchanged.append(source)
-            self._progress.file_read(found, 0)
-            return
+            return None
         try:
             document, warnings = load(found.path, source, title, data)
-            chunks = chunk(document)
         except UnreadableFile as e:
             self.report.failed.append((source, str(e)))
-            self._progress.file_read(found, 0)
-            return
-        self._progress.file_read(found, len(chunks))
+            return None
         self.report.warnings += [(source, w) for w in warnings]
+        return chunk(document), file_hash
+
+    def _file(self, found: Found, title: str, held: FileChunks | None) -> None:
+        changed = self._changed(found, title, held)
+        self._progress.file_read(found, len(changed[0]) if changed else 0)
+        if changed is None:
+            return
+        chunks, file_hash = changed
+        source = found.source
         self._touch()
         ids = chunk_ids(chunks)
         metas = [chunk_metadata(c, file_hash=file_hash, n_chunks=len(chunks)) for c in chunks]
@@ -292,8 +301,9 @@ class Ingester:
         length, with the setting's batch size), and the progress line moves between slices."""
         out: list[list[float]] = []
         for start in range(0, len(texts), EMBED_SLICE):
-            out += self.embedder.embed_documents(texts[start : start + EMBED_SLICE])
-            self._progress.embedded(len(texts[start : start + EMBED_SLICE]))
+            piece = texts[start : start + EMBED_SLICE]
+            out += self.embedder.embed_documents(piece)
+            self._progress.embedded(len(piece))
         return out
 
     def _sentences(

@@ -30,7 +30,8 @@ class Progress:
         log_every: float,
     ) -> None:
         self.files = len(files)
-        self.total_bytes = sum(_size(f) for f in files) or 1
+        self.sizes = {f.source: _size(f) for f in files}  # one stat a file
+        self.total_bytes = sum(self.sizes.values()) or 1
         self.log = log
         self.log_every = log_every
         self.started = self.logged = time.perf_counter()
@@ -43,7 +44,7 @@ class Progress:
     def file_read(self, found: Found, chunks: int) -> None:
         """Count a file as read, with the chunks it has to write."""
         self.done_files += 1
-        size = _size(found)
+        size = self.sizes.get(found.source, 0)
         self.done_bytes += size
         self.read += chunks
         self.bar.update(size)

@@ -140,4 +140,5 @@ def test_an_unreadable_file_and_folder_are_skipped_and_named(tmp_path: Path) -> 
     assert "skipped secret.txt: cannot read it (permission denied)" in result.stderr
     assert "skipped locked/: cannot open the folder (Permission denied)" in result.stderr
     assert "1 indexed" in result.stdout and "2 skipped" in result.stdout
+    assert "ingest: 2/2 files" in result.stderr  # the unreadable file counts as gone through
     assert "Traceback" not in result.stderr
