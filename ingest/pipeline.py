@@ -19,7 +19,7 @@ from ingest.loaders import READERS, load, read_catalog
 from ingest.progress import Progress
 from retrieval.baseline import Baseline
 from retrieval.embeddings import embedder_name, settings_embedder, signature
-from retrieval.errors import DataDirError, IndexDamaged, UnreadableFile, out_of_space
+from retrieval.errors import DataDirError, UnreadableFile, out_of_space
 from retrieval.lexical import APPLY_BATCH, DATABASE, FileChunks, Record, open_index
 from retrieval.lexical_db import remove_files
 from retrieval.qa import QA
@@ -162,13 +162,13 @@ class Ingester:
     def _caught_up(self, generation: str) -> dict[str, FileChunks]:
         """Bring the keyword index in line with the store (rebuilt from it where it was
         damaged); return what it holds of each file."""
-        try:
+
+        def caught_up() -> dict[str, FileChunks]:
             if self.lexical.generation != generation:
                 self.lexical.sync(self.store, generation)
             return self.lexical.files()
-        except IndexDamaged:  # the damaged file is gone: an empty index syncs from the store
-            self.lexical.rebuild(self.store, generation)
-            return self.lexical.files()
+
+        return self.lexical.repairing(self.store, generation, caught_up)
 
     def _carry_baseline(self, previous: str, generation: str, total: int) -> None:
         """Keep the previous generation's baseline when few chunks changed.

@@ -19,9 +19,9 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -57,6 +57,7 @@ __all__ = [
 # A question's terms: for each word, the index tokens that stand for it (one for a Chinese
 # question; the dictionary's translations for an English question against Chinese text).
 Terms = list[frozenset[str]]
+T = TypeVar("T")
 _CACHED = 20_000  # chunks kept decoded; the cache starts afresh beyond that
 # Chunks added per transaction by a large sync or ingest: bounds memory (each carries its
 # sentence vectors) while rewriting the common posting lists only a few times.
@@ -101,9 +102,8 @@ class LexicalIndex:
             yield
         except sqlite3.DatabaseError as e:
             if not damaged(e):
-                full = out_of_space(e, self.path.parent)
-                if full is not None and "disk is full" in str(e):
-                    raise full from e
+                if getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+                    raise out_of_space(e, self.path.parent) or e from e
                 raise
             self._file.discard()
             self._open()
@@ -350,13 +350,18 @@ class LexicalIndex:
         self.apply(have - ids, batch, generation)
         return True
 
-    def rebuild(self, store: Any, generation: str) -> None:
-        """Fill the index again from the store, after it was found damaged, and say so."""
-        logging.getLogger("citeqa").warning(
-            "citeqa: the keyword index %s was damaged; rebuilding it from the vector store",
-            self.path,
-        )
-        self.sync(store, generation)
+    def repairing(self, store: Any, generation: str, work: Callable[[], T]) -> T:
+        """Run `work`; where it meets damage here, say so, fill the index again from the
+        store (stamped `generation`) and run it again."""
+        try:
+            return work()
+        except IndexDamaged:
+            logging.getLogger("citeqa").warning(
+                "citeqa: the keyword index %s was damaged; rebuilding it from the vector store",
+                self.path,
+            )
+            self.sync(store, generation)
+            return work()
 
     def apply(self, remove: Iterable[str], add: Iterable[Record], generation: str) -> None:
         """Remove chunks by id and add (or replace) others, in one transaction."""

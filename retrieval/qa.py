@@ -25,7 +25,7 @@ from retrieval.conversation import Resolved, Turn, resolve
 from retrieval.embeddings import embedder_name
 from retrieval.errors import BadQuestion
 from retrieval.rewrite import Rewriter, keeps_subject
-from retrieval.search import RANKING, Ranking, Searcher, repairing
+from retrieval.search import RANKING, Ranking, Searcher
 from retrieval.settings import Settings
 from retrieval.text import Language, language
 from retrieval.types import Answer, Chunk, Retrieval
@@ -149,7 +149,7 @@ class QA:
         history: Sequence[Turn] = (),
     ) -> Retrieval:
         """Return ranked passages for a question without composing an answer."""
-        return repairing(self.searcher, lambda: self._search(question, source, speaker, history)[1])
+        return self.searcher.repairing(lambda: self._search(question, source, speaker, history)[1])
 
     def _resolve(self, question: str, history: Sequence[Turn], searcher: Searcher) -> Resolved:
         """Return what to search for a (clean) question after the conversation's earlier
@@ -196,7 +196,7 @@ class QA:
         """Answer a question with cited passages, or decline; `history` holds the
         conversation's earlier turns, oldest first, for follow-up questions. A keyword index
         found damaged on the way is rebuilt from the store, and the question asked again."""
-        return repairing(self.searcher, lambda: self._answer(question, k, source, speaker, history))
+        return self.searcher.repairing(lambda: self._answer(question, k, source, speaker, history))
 
     def _answer(
         self,

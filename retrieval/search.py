@@ -12,7 +12,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from retrieval.embeddings import embedder_name, settings_embedder, signature
-from retrieval.errors import IndexDamaged, IndexMismatch
+from retrieval.errors import IndexMismatch
 from retrieval.lexical import Terms, Weights, open_index, require_passages
 from retrieval.settings import Settings
 from retrieval.store import LAYOUT, Store
@@ -120,7 +120,7 @@ class Searcher:
             # the last finished ingest (an index written before `ready` existed: its generation)
             self.generation = str(info.get("ready") or info.get("generation", ""))
             self.lexical = open_index(settings.index_dir)
-            self.titles = repairing(self, lambda: self._lexical(self.generation))
+            self.titles = self.repairing(lambda: self._lexical(self.generation))
         finally:
             warming.join()
         self.sources = sorted(self.titles)
@@ -161,9 +161,9 @@ class Searcher:
         English word against Chinese passages by its translations)."""
         return self.lexical.terms(tokenize(text), translate=language(text) != "zh")
 
-    def repair(self) -> None:
-        """Rebuild the keyword index from the store after it was found damaged."""
-        self.lexical.rebuild(self.store, self.generation)
+    def repairing(self, work: Callable[[], T]) -> T:
+        """Run `work`, again after rebuilding the keyword index if it met damage there."""
+        return self.lexical.repairing(self.store, self.generation, work)
 
     def sentence_similarity(
         self, passages: Sequence[Passage], found: Retrieval
@@ -320,15 +320,6 @@ def _warm(embedder: Embeddings) -> None:
     warm = getattr(embedder, "warm", None)
     if warm is not None:
         warm()
-
-
-def repairing(searcher: "Searcher", work: Callable[[], T]) -> T:
-    """Run `work`; where it meets a damaged keyword index, rebuild that and run it again."""
-    try:
-        return work()
-    except IndexDamaged:
-        searcher.repair()
-        return work()
 
 
 def _where(
