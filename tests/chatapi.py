@@ -9,38 +9,56 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+def _completion(reply: str) -> bytes:
+    """Return a chat-completion response body whose message is `reply`."""
+    return json.dumps(
+        {"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]}
+    ).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Sends a completion's headers; subclasses send its body."""
+
+    def send_headers(self, status: int, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run `handler` on a free port of 127.0.0.1; yield the API's base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @contextmanager
 def fake_openai(reply: str, status: int = 200, delay: float = 0.0) -> Iterator[list[Any]]:
     """Serve /v1/chat/completions on 127.0.0.1; yield the requests it received."""
     received: list[Any] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Handler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             received.append((self.path, dict(self.headers), body))
             time.sleep(delay)
-            payload = json.dumps(
-                {"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]}
-            ).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
+            payload = _completion(reply)
+            self.send_headers(status, payload)
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        received.append(f"http://127.0.0.1:{server.server_address[1]}/v1")
+    with _serving(Handler) as url:
+        received.append(url)
         yield received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager
@@ -49,17 +67,12 @@ def dripping_openai(reply: str, every: float = 0.2) -> Iterator[dict[str, Any]]:
     minutes); record how much was sent before the client hung up."""
     seen: dict[str, Any] = {"requests": 0, "sent": 0, "hung_up": threading.Event()}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Handler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             seen["requests"] += 1
-            payload = json.dumps(
-                {"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]}
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
+            payload = _completion(reply)
+            self.send_headers(200, payload)
             try:
                 for byte in payload:
                     self.wfile.write(bytes([byte]))
@@ -69,17 +82,7 @@ def dripping_openai(reply: str, every: float = 0.2) -> Iterator[dict[str, Any]]:
             except OSError:  # the client gave up
                 seen["hung_up"].set()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    seen["url"] = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    seen["length"] = len(reply.encode()) + 80
-    try:
+    with _serving(Handler) as url:
+        seen["url"] = url
+        seen["length"] = len(_completion(reply))
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()

