@@ -112,6 +112,7 @@ def discover(data_dir: Path, ignored: frozenset[str]) -> Listing:
 
     for folder, dirs, files in os.walk(data_dir, onerror=unreadable):
         base = Path(folder)
+        kept = []
         for name in sorted(dirs):
             relative = (base / name).relative_to(data_dir).as_posix()
             if name.startswith("."):
@@ -119,7 +120,9 @@ def discover(data_dir: Path, ignored: frozenset[str]) -> Listing:
             elif (base / name).is_symlink():
                 why = _check_link(base / name, root) or "a link to a folder (not followed)"
                 skipped.append((safe_name(relative), why))
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (base / d).is_symlink())
+            else:
+                kept.append(name)
+        dirs[:] = kept  # os.walk goes into these only
         for name in sorted(files):
             path = base / name
             relative = path.relative_to(data_dir).as_posix()
