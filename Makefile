@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test lint bench bench-seed bench-followups bench-public bench-scale bench-embedders calibrate install install-test ingest clean
+.PHONY: run test lint bench bench-seed bench-followups bench-public bench-scale bench-embedders calibrate train-reader install install-test ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,9 +55,19 @@ bench-embedders: install-test
 bench-public: install-test
 	$(BIN)/python bench/public.py
 
+# train the reader on XQuAD-even and CMRC 2018 dev (retrieval/reader.npz, reader-cross.npz),
+# and the readers without each of them that `make calibrate` reads those collections with:
+# about 25 minutes on 2 cores
+READERS := /tmp/citeqa-readers
+train-reader: install-test
+	$(BIN)/python bench/train_reader.py --workdir /tmp/citeqa-calibrate --held-out $(READERS)
+	$(BIN)/python bench/train_cross.py --sets cmrc,xquad --out retrieval/reader-cross.npz
+	$(BIN)/python bench/train_cross.py --sets cmrc --out $(READERS)/cross-without-xquad.npz
+	$(BIN)/python bench/train_cross.py --sets xquad --out $(READERS)/cross-without-cmrc.npz
+
 # refit the answer-or-decline decision (retrieval/answer.py DECISION)
 calibrate: install-test
-	$(BIN)/python bench/calibrate.py
+	$(BIN)/python bench/calibrate.py --held-out-readers $(READERS)
 
 clean:
 	rm -rf .citeqa .pytest_cache .mypy_cache .ruff_cache

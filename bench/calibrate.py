@@ -17,16 +17,16 @@ on a collection it never saw. DECISION itself is then fitted on all of them.
 import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
-import rgb
 from public import EVAL, index_settings
 
+from bot import rgb
 from bot.evaluation import first_hit
 from bot.squad import Question, first_right, read_set, write_collection
 from ingest.pipeline import Ingester
@@ -39,11 +39,14 @@ from retrieval.answer import (
     cite,
     decision_for,
     inputs,
+    reader_for,
     signals,
 )
 from retrieval.baseline import Baseline
 from retrieval.embeddings import embedder_name
 from retrieval.qa import QA
+from retrieval.reader import load as load_reader
+from retrieval.reader_cross import load as load_cross
 from retrieval.settings import Settings
 from retrieval.text import language, squash
 from retrieval.types import Signals
@@ -69,17 +72,30 @@ DEPTH = 10
 Asked = tuple[str, bool, Callable[[list[str]], int | None], tuple[str, ...]]
 
 
-def _rows(settings: Settings, questions: list[Asked], name: str) -> list[dict[str, Any]]:
-    """Ask every question; one row each: signals, baseline, retrieval rank, answer line hit."""
+def _rows(
+    settings: Settings, questions: list[Asked], name: str, readers: Path | None = None
+) -> list[dict[str, Any]]:
+    """Ask every question; one row each: signals, baseline, retrieval rank, answer line hit.
+    `readers`: a folder whose `reader-without-NAME.npz` and `cross-without-NAME.npz`, where
+    there, are read with instead of the shipped weights (readers trained without NAME)."""
     qa = QA(settings)
     baseline = qa.baseline or REFERENCE
+    reader = readers / f"reader-without-{name}.npz" if readers else None
+    reader = reader if reader and reader.exists() else None
+    cross = readers / f"cross-without-{name}.npz" if readers else None
+    if cross and cross.exists():
+        qa.cross = load_cross(qa.searcher.embedder, cross)
     rows = []
     for text, answerable, rank_of, answers in questions:
         asked, found = qa._search(text, None, None, ())
         similarity = asked.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
-        decision = decision_for(embedder_name(asked.searcher.embedder))
-        sig = signals(found, asked.lang != "zh", asked.baseline, decision)
-        line, _ = cite(asked.question, found, DEPTH, similarity)
+        embedder = embedder_name(asked.searcher.embedder)
+        decision = decision_for(embedder)
+        read_with = load_reader(reader) if reader else reader_for(embedder)
+        translated = asked.lang != "zh"
+        reading = read_with.read(asked.question, found, translated, qa.cross) if read_with else None
+        sig = signals(found, translated, asked.baseline, decision, reading)
+        line, _ = cite(asked.question, found, DEPTH, similarity, reading=reading)
         rows.append(
             {
                 "set": name,
@@ -101,9 +117,8 @@ def _squad(questions: list[Question]) -> list[Asked]:
     ]
 
 
-def collect(tmp: Path) -> list[dict[str, Any]]:
-    """Build every collection (re-using `tmp`) and ask every question."""
-    rows: list[dict[str, Any]] = []
+def collections(tmp: Path) -> Iterator[tuple[str, Settings, list[Asked]]]:
+    """Build every collection (re-using `tmp`); yield its name, settings and questions."""
     seed = index_settings(ROOT / "data", tmp / "seed")
     Ingester(seed, progress=False).run()
     items = [json.loads(line) for path in SEED if path.exists() for line in path.open()]
@@ -116,18 +131,23 @@ def collect(tmp: Path) -> list[dict[str, Any]]:
         )
         for i in items
     ]
-    rows += _rows(seed, asked, "seed")
+    yield "seed", seed, asked
     for name, main, parallel in [("xquad", *XQUAD), ("cmrc", CMRC, None)]:
         articles, questions = read_set(main, parallel)
         write_collection(articles, tmp / name / "data")
         settings = index_settings(tmp / name / "data", tmp / name / "index")
         Ingester(settings, progress=False).run()
-        rows += _rows(settings, _squad(questions), name)
+        yield name, settings, _squad(questions)
     questions = rgb.build(RGB, tmp / "rgb" / "data")
     settings = index_settings(tmp / "rgb" / "data", tmp / "rgb" / "index")
     Ingester(settings, progress=False).run()
-    rows += _rows(settings, _squad(questions), "rgb")
-    return rows
+    yield "rgb", settings, _squad(questions)
+
+
+def collect(tmp: Path, readers: Path | None = None) -> list[dict[str, Any]]:
+    """Build every collection (re-using `tmp`) and ask every question, reading with the
+    readers trained without it where `readers` holds them, else the shipped ones."""
+    return [row for name, s, asked in collections(tmp) for row in _rows(s, asked, name, readers)]
 
 
 def row_inputs(row: dict[str, Any]) -> dict[str, float]:
@@ -264,6 +284,13 @@ def search(rows: list[dict[str, Any]], size: int = 3) -> list[str]:
     show_default=True,
     help="Keep the collections and indexes here (re-used, only changes re-ingested).",
 )
+@click.option(
+    "--held-out-readers",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read collection NAME with reader-without-NAME.npz and cross-without-NAME.npz from "
+    "here, where they are (readers trained without it).",
+)
 @click.option("--search", "search_inputs", is_flag=True, help="Rank small sets of inputs first.")
 @click.option(
     "--inputs",
@@ -273,10 +300,19 @@ def search(rows: list[dict[str, Any]], size: int = 3) -> list[str]:
     help="Comma-separated decision inputs (GENERIC: dense_top_z,lexical_z,missing,english).",
 )
 def main(
-    rows_in: Path | None, save: Path | None, workdir: Path, search_inputs: bool, names: str
+    rows_in: Path | None,
+    save: Path | None,
+    workdir: Path,
+    held_out_readers: Path | None,
+    search_inputs: bool,
+    names: str,
 ) -> None:
     """Fit DECISION on every collection; report each one left out of the fit."""
-    rows = [json.loads(line) for line in rows_in.open()] if rows_in else collect(workdir)
+    rows = (
+        [json.loads(line) for line in rows_in.open()]
+        if rows_in
+        else collect(workdir, held_out_readers)
+    )
     if save:
         save.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     if search_inputs:

@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 from pydantic import ValidationError
 
-from bot.render import signals_text
+from bot.render import citation_score, signals_text
 from bot.terminal import answer_text, closest_text, not_found
 from retrieval.errors import CiteqaError
 from retrieval.settings import Settings, bad_setting
@@ -169,6 +169,8 @@ def ask(
                 _print_answer(qa, answer)
                 if why and answer.signals:
                     click.echo("\n" + signals_text(answer.signals, answer.abstained))
+                    for c in answer.citations or answer.closest:
+                        click.echo(f"[{c.n}] {c.source} {c.start}-{c.end} {citation_score(c)}")
     except CiteqaError as e:
         raise click.ClickException(str(e)) from e
     if failed:

@@ -109,6 +109,11 @@ def passage_blocks(
     return [[*head, Run(position, "i")], marked_runs(chunk.text, highlights)]
 
 
+def citation_score(c: Citation) -> str:
+    """Return a cited passage's scores for /why: retrieval, and the reader's best sentence."""
+    return f"score {c.score:.3f}" + (f" · reader {c.reader:.3f}" if c.reader is not None else "")
+
+
 def signals_text(s: Signals, abstained: bool) -> str:
     """Return the evidence behind an answer or decline, for /why and the terminal."""
     outcome = "declined" if abstained else "answered"
@@ -120,7 +125,12 @@ def signals_text(s: Signals, abstained: bool) -> str:
         f"similarity: passage {s.dense_top:.3f} (+{s.dense_gap:.3f} over the rest) · "
         f"sentence {s.sentence_top:.3f} (+{s.sentence_gap:.3f})\n"
         f"best document: {s.concentration:.0%} of the first ten, sentence margin {s.margin:+.3f}\n"
-        f"BM25 top {s.lexical_top:.2f} · dense and BM25 agree: {'yes' if s.agreement else 'no'}"
+        f"BM25 top {s.lexical_top:.2f} · dense and BM25 agree: {'yes' if s.agreement else 'no'}\n"
+        + (
+            f"reader: best sentence {s.reader:.3f}"
+            if s.reader is not None
+            else "reader: not run (it reads the default embedder's vectors only)"
+        )
         + (
             "\ndecision (log-odds): " + " · ".join(f"{name} {v:+.2f}" for name, v in s.terms)
             if s.terms

@@ -28,6 +28,7 @@ from bot.buttons import ClosestButton, MoreButton, PassageButton, Questions
 from bot.render import (
     Block,
     Run,
+    citation_score,
     signals_text,
 )
 from bot.telegram_replies import answer, expired, show_closest, show_more, show_passage
@@ -141,9 +142,9 @@ async def why(update: Update, context: Context) -> None:
             Run("\n" + say("searched_as", lang_of(update, last.question), text=last.asked_as), "i")
         )
     runs.append(Run(f"\n{signals_text(last.signals, last.abstained)}"))
-    for c in last.citations:
+    for c in last.citations or last.closest:
         runs += [Run(f"\n[{c.n}] "), Run(f"{c.source} {c.start}-{c.end}", "code")]
-        runs.append(Run(f" score {c.score:.3f}"))
+        runs.append(Run(f" {citation_score(c)}"))
     runs.append(Run(f"\n{last.timings_ms.get('total', 0.0):.1f} ms", "i"))
     await send(message_of(update), [runs])
 

@@ -8,6 +8,8 @@ from statistics import fmean
 
 from retrieval.baseline import Baseline
 from retrieval.question import kind, offers
+from retrieval.reader import Reader, Reading, best
+from retrieval.reader import load as load_reader
 from retrieval.text import Language, sentence_spans
 from retrieval.types import Answer, Citation, Passage, Retrieval, Signals
 
@@ -83,6 +85,11 @@ def decision_for(embedder: str) -> Decision:
     return DECISION if embedder == FITTED_FOR else GENERIC
 
 
+def reader_for(embedder: str) -> Reader | None:
+    """Return the reader of an embedder's vectors (None: none was trained on them)."""
+    return load_reader() if embedder == FITTED_FOR else None
+
+
 # The baseline of a collection with a single document, where none can be measured: the mean
 # of the seed corpus's and XQuAD-even's.
 REFERENCE = Baseline(
@@ -119,8 +126,16 @@ def inputs(s: Signals, baseline: Baseline | None = None) -> dict[str, float]:
     return (
         dict(zip(names, raw, strict=True))
         | {f"{n}_z": v for n, v in zip(BASELINED_NAMES, z, strict=False)}
-        | {"english": float(s.translated)}
+        | {"english": float(s.translated), "reader": _log_odds(s.reader)}
     )
+
+
+def _log_odds(p: float | None) -> float:
+    """Return a reader probability as log-odds within +-8 (0 when no reader ran)."""
+    if p is None:
+        return 0.0
+    p = min(max(p, 3e-4), 1 - 3e-4)
+    return math.log(p / (1 - p))
 
 
 def signals(
@@ -128,12 +143,15 @@ def signals(
     translated: bool,
     baseline: Baseline | None = None,
     decision: Decision | None = None,
+    reading: Reading | None = None,
 ) -> Signals:
     """Measure how well the best passages answer the question, against the collection's
     baseline (see `retrieval/baseline.py`; None: the reference collection's), and how
-    confident `decision` (None: the default embedder's) is that they do."""
+    confident `decision` (None: the default embedder's) is that they do. `reading` holds the
+    reader's score of each sentence read (None: no reader ran)."""
     passages = found.passages
     top = passages[:SIGNAL_DEPTH]
+    best_read = best(reading, [p.chunk_id for p in top])[2] if reading is not None else None
     dense = [p.dense for p in passages if p.dense_rank is not None]
     sentence = [p.sentence_dense for p in passages if p.sentence_dense]
     dense_top = max((p.dense for p in top), default=0.0)
@@ -165,6 +183,7 @@ def signals(
         agreement=agreement,
         translated=translated,
         confidence=0.0,
+        reader=best_read,
     )
     decide = decision or DECISION
     given = inputs(raw, baseline)
@@ -212,9 +231,13 @@ def best_sentences(
     similarity: Sequence[float] | None = None,
     question: str = "",
     line: Line = LINE,
+    read: Sequence[float] | None = None,
 ) -> list[tuple[tuple[int, int], float]]:
-    """Return the passage's sentence spans with how well each answers the question, best first."""
+    """Return the passage's sentence spans with how well each answers the question, best
+    first: the reader's score of each (`read`), or else its coverage, similarity and kind."""
     text = passage.chunk.text
+    if read is not None:
+        return sorted(zip(sentence_spans(text), read, strict=True), key=lambda x: -x[1])
     wanted = kind(question)
     scored = []
     for i, (span, cov) in enumerate(
@@ -252,13 +275,15 @@ def compose(
     baseline: Baseline | None = None,
     line: Line = LINE,
     decision: Decision | None = None,
+    reading: Reading | None = None,
 ) -> Answer:
     """Return the answer: the best sentence, and the top passages with it highlighted; or a
-    decline, with the closest passages when the best of them came close."""
-    sig = signals(found, lang != "zh", baseline, decision)
+    decline, with the closest passages when the best of them came close. `reading`: the
+    reader's score of each sentence read, which then picks the answer line."""
+    sig = signals(found, lang != "zh", baseline, decision, reading)
     if not found.passages or not close(sig):
         return Answer(question, "", True, [], signals=sig, language=lang)
-    text, citations = cite(question, found, k, similarity, line)
+    text, citations = cite(question, found, k, similarity, line, reading)
     if not answerable(sig):
         return Answer(question, "", True, [], signals=sig, language=lang, closest=citations)
     return Answer(question, text, False, citations, signals=sig, language=lang)
@@ -270,19 +295,23 @@ def cite(
     k: int,
     similarity: Mapping[str, Sequence[float]] | None = None,
     line: Line = LINE,
+    reading: Reading | None = None,
 ) -> tuple[str, list[Citation]]:
     """Return the answer line and the first `k` passages as citations, answering sentences
-    marked."""
+    marked. With a `reading`, the line is the sentence the reader scores best among the
+    first `line.depth` passages (it reads the passage's rank itself)."""
     citations: list[Citation] = []
-    best: tuple[float, str] = (-math.inf, "")
+    chosen: tuple[float, str] = (-math.inf, "")
+    discount = line.rank_discount if reading is None else 0.0
     for n, p in enumerate(found.passages[:k], start=1):
-        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question, line)
+        read = reading.get(p.chunk_id) if reading is not None else None
+        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question, line, read)
         top_score = ranked[0][1] if ranked else 0.0
         near = (span for span, sc in ranked if sc > 0 and sc >= line.marked * top_score)
         marks = tuple(sorted(near))[: line.marks]
-        discounted = top_score - line.rank_discount * (n - 1)
-        if ranked and n <= line.depth and discounted > best[0]:
-            best = (discounted, _line(p.chunk.text, ranked[0][0]))
+        discounted = top_score - discount * (n - 1)
+        if ranked and n <= line.depth and discounted > chosen[0]:
+            chosen = (discounted, _line(p.chunk.text, ranked[0][0]))
         citations.append(
             Citation(
                 n=n,
@@ -295,6 +324,7 @@ def cite(
                 end=p.chunk.end,
                 highlights=marks,
                 chunk_id=p.chunk_id,
+                reader=round(top_score, 4) if read is not None else None,
             )
         )
-    return best[1], citations
+    return chosen[1], citations

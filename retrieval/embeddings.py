@@ -110,15 +110,18 @@ class E5OnnxEmbeddings(Embeddings):
 
     def warm(self) -> None:
         """Load the model now rather than on the first question."""
+        self.encoder()
+
+    def encoder(self) -> Any:
+        """Return the loaded encoder (`retrieval.e5_onnx.E5Onnx`: its weights and tokenizer)."""
         with self._lock:
-            _ = self._model
+            return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed passages (prefixed `passage: `)."""
         if not texts:
             return []
-        with self._lock:
-            model = self._model
+        model = self.encoder()
         return model.encode([f"passage: {t}" for t in texts]).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:

@@ -8,6 +8,7 @@ import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from langchain_core.embeddings import Embeddings
 
@@ -18,12 +19,15 @@ from retrieval.answer import (
     compose,
     decision_for,
     features,
+    reader_for,
     signals,
 )
 from retrieval.baseline import SAMPLES, Baseline, measure
 from retrieval.conversation import Resolved, Turn, resolve
 from retrieval.embeddings import embedder_name
-from retrieval.errors import BadQuestion
+from retrieval.errors import BadQuestion, EmbedderError
+from retrieval.reader_cross import CrossReader
+from retrieval.reader_cross import load as load_cross
 from retrieval.rewrite import Rewriter, keeps_subject
 from retrieval.search import RANKING, Ranking, Searcher
 from retrieval.settings import Settings
@@ -83,6 +87,16 @@ class QA:
         self._lock = threading.Lock()
         self._checked = time.monotonic()
         self.rewriter = Rewriter(settings) if settings.llm_url else None
+
+    @cached_property
+    def cross(self) -> CrossReader | None:
+        """Return the cross-encoder reader of the default embedder (None for another one, or
+        when it cannot be loaded: the answer line is then chosen by the features alone)."""
+        try:
+            return load_cross(self.searcher.embedder)
+        except EmbedderError as e:
+            logger.warning("reading without the cross-encoder: %s", e)
+            return None
 
     @property
     def searcher(self) -> Searcher:
@@ -212,9 +226,21 @@ class QA:
         retrieved = time.perf_counter()
         similarity = asked.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
         k = k or self.settings.top_k
-        decision = decision_for(embedder_name(asked.searcher.embedder))
+        name = embedder_name(asked.searcher.embedder)
+        reader = reader_for(name)
+        translated = asked.lang != "zh"
+        cross = self.cross if reader else None
+        reading = reader.read(asked.question, found, translated, cross) if reader else None
+        read = time.perf_counter()
         answer = compose(
-            asked.question, found, k, asked.lang, similarity, asked.baseline, decision=decision
+            asked.question,
+            found,
+            k,
+            asked.lang,
+            similarity,
+            asked.baseline,
+            decision=decision_for(name),
+            reading=reading,
         )
         answer = replace(answer, asked_as=asked.text)
         done = time.perf_counter()
@@ -222,6 +248,7 @@ class QA:
             {name: round(v * 1000, 2) for name, v in timings.items()}
             | {
                 "retrieve": round((retrieved - started) * 1000, 2),
+                "read": round((read - retrieved) * 1000, 2),
                 "total": round((done - started) * 1000, 2),
             }
         )

@@ -220,7 +220,9 @@ class Searcher:
         # the keyword index holds them all, unless an ingest runs concurrently
         known = self.lexical.known(cid for cid, _ in dense)
         dense = [hit for hit in dense if hit[0] in known]
-        sentence_hits = self._sentence_hits(vector, [cid for cid, _ in dense + lexical])
+        query = np.asarray(vector, dtype=np.float32)
+        vectors = self.lexical.vectors([cid for cid, _ in dense + lexical], len(query))
+        sentence_hits = self._sentence_hits(query, vectors)
         sentences: dict[str, tuple[float, int]] = {}
         for sid, sim in sentence_hits.items():
             cid, _, n = sid.rpartition(":")
@@ -238,13 +240,11 @@ class Searcher:
         passages = rerank(passages, top, r.rerank[lang], r.rerank_depth, bonus)
         if timings is not None:
             timings |= {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
-        return Retrieval(passages, sentence_hits)
+        return Retrieval(passages, sentence_hits, query, vectors)
 
-    def _sentence_hits(self, vector: list[float], candidates: list[str]) -> dict[str, float]:
+    def _sentence_hits(self, query: np.ndarray, found: dict[str, np.ndarray]) -> dict[str, float]:
         """Return the `Ranking.sentence_candidates` sentences (`CHUNK:N`) of the candidate
-        passages nearest to the question, by cosine similarity, nearest first."""
-        query = np.asarray(vector, dtype=np.float32)
-        found = self.lexical.vectors(candidates, len(query))
+        passages (`found`: their sentence vectors) nearest to the question, nearest first."""
         sims = [
             (f"{cid}:{n}", float(sim))
             for cid, rows in found.items()

@@ -3,6 +3,8 @@
 import hashlib
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from retrieval.text import Language
 
 
@@ -69,6 +71,9 @@ class Retrieval:
     passages: list[Passage]
     # sentence id (`CHUNK:N`) -> cosine similarity, for the sentences nearest the question
     sentences: dict[str, float] = field(default_factory=dict)
+    # the question's vector, and chunk id -> its sentence vectors, for the candidates searched
+    query: np.ndarray | None = field(default=None, compare=False)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,7 @@ class Citation:
     end: int
     highlights: tuple[tuple[int, int], ...] = ()
     chunk_id: str = ""
+    reader: float | None = None  # the reader's score of its best sentence (None: not read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,8 @@ class Signals:
     agreement: bool  # a top passage is among the first five of both dense and BM25
     translated: bool  # the question's terms came through the bilingual dictionary
     confidence: float  # probability that the collection answers the question
+    # the reader's score of the best sentence of the top passages (None: no reader ran)
+    reader: float | None = None
     # each decision input's contribution to the log-odds of `confidence`
     terms: tuple[tuple[str, float], ...] = ()
 

@@ -43,9 +43,10 @@ def _near_answer(passage: str, answers: tuple[str, ...], query: set[str]) -> boo
     return bool(query) and len(query & _bigrams(passage)) / len(query) >= NEAR
 
 
-def build(path: Path, data_dir: Path) -> list[Question]:
-    """Write the collection of an RGB file into `data_dir`; return its questions."""
-    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+def build(path: Path, data_dir: Path, limit: int | None = None) -> list[Question]:
+    """Write the collection of an RGB file (its first `limit` rows) into `data_dir`; return
+    its questions."""
+    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()][:limit]
     odd = [(_answers(r), _bigrams(r["query"])) for r in rows if int(r["id"]) % 2]
     data_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)

@@ -1,0 +1,102 @@
+"""The reader on hand-made pairs, and what it shows in `--json` and `--why`.
+
+Each case holds a question, a sentence that answers it and a sentence on the same topic that
+does not (a date question: the event with and without its date; a number, a person, a list,
+a year asked about against another year; an English question over Chinese sentences). Both
+sentences stand in one passage, the non-answering one first, indexed with the real default
+model: the reader must score the answering one higher and make it the answer line.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import Ingester
+from retrieval.answer import reader_for
+from retrieval.embeddings import embedder_name
+from retrieval.qa import QA
+from retrieval.settings import Settings
+from tests.conftest import make_settings, run_citeqa, settings_env
+
+CASES = [
+    (
+        "第二届会议是什么时候举行的？",
+        "第二届会议于2021年11月29日在纽约联合国总部开幕。",
+        "第二届会议讨论了建立中东无核武器区的问题。",
+    ),
+    (
+        "有多少个国家签署了该条约？",
+        "截至目前，共有86个国家签署了该条约。",
+        "许多国家欢迎该条约的通过，并呼吁其尽早生效。",
+    ),
+    (
+        "谁主持了这次会议？",
+        "会议由科威特常驻代表阿勒奥泰比大使主持。",
+        "这次会议在日内瓦万国宫举行，讨论了裁军问题。",
+    ),
+    (
+        "该区域包括哪些国家？",
+        "该区域包括埃及、约旦、伊拉克和叙利亚。",
+        "该区域的安全局势长期以来十分紧张。",
+    ),
+    (
+        "塔里木油田2021年的油气产量是多少？",
+        "2021年，塔里木油田油气产量达到3182万吨。",
+        "塔里木油田计划到2025年油气产量达到4000万吨。",
+    ),
+    (
+        "When did the second session of the conference open?",
+        "会议第二届会议于2021年11月29日在纽约开幕。",
+        "会议第二届会议讨论了建立中东无核武器区的问题。",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    tmp = tmp_path_factory.mktemp("reader")
+    data = tmp / "data"
+    data.mkdir()
+    for n, (_, right, other) in enumerate(CASES):
+        (data / f"case{n}.md").write_text(f"# 案例 {n}\n\n{other}{right}\n", "utf-8")
+    settings = make_settings(tmp, data, embedder="multilingual-e5-small")
+    Ingester(settings, progress=False).run()
+    return settings
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", range(len(CASES)))
+def test_reader_scores_the_answering_sentence_above_its_neighbour(cases: Settings, n: int) -> None:
+    question, right, other = CASES[n]
+    qa = QA(cases)
+    found = qa.retrieve(question, source=f"case{n}.md")
+    reader = reader_for(embedder_name(qa.searcher.embedder))
+    assert reader is not None
+    passage = found.passages[0]
+    scores = reader.read(question, found, translated=question.isascii())[passage.chunk_id]
+    by_text = dict(zip([other, right], scores, strict=True))
+    assert by_text[right] > by_text[other]
+    answer = qa.ask(question, source=f"case{n}.md")
+    assert answer.answer == right
+
+
+@pytest.mark.slow
+def test_json_and_why_show_the_readers_scores(cases: Settings) -> None:
+    env = settings_env(cases)
+    out = run_citeqa(env, "ask", "--json", CASES[0][0])
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout)
+    shown = reply["citations"] or reply["closest"]
+    assert 0.0 <= reply["signals"]["reader"] <= 1.0
+    assert all(0.0 <= c["reader"] <= 1.0 for c in shown[:3])
+    why = run_citeqa(env, "ask", "--why", CASES[0][0])
+    assert why.returncode == 0, why.stderr
+    assert f"reader: best sentence {reply['signals']['reader']:.3f}" in why.stdout
+    assert f"reader {shown[0]['reader']:.3f}" in why.stdout
+
+
+def test_why_says_when_no_reader_ran(hashed: Settings, tmp_path: Path) -> None:
+    out = run_citeqa(settings_env(hashed), "ask", "--why", "第二届会议是什么时候举行的？")
+    assert out.returncode == 0, out.stderr
+    assert "reader: not run" in out.stdout

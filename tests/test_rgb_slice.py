@@ -1,0 +1,58 @@
+"""A slice of RGB through the real default model: the topic is there, the answer is not.
+
+A regression guard for the reader: the first `ROWS` rows of ../shared/eval/rgb built as the
+eval README says (`bot/rgb.py`: even ids answerable, odd ids with only their negative
+passages), every question asked, with floors under the share of answerable questions answered
+and of odd ones declined. RGB's licence allows evaluation only: it is read from ../shared at
+test time and never copied here.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from bot import rgb
+from bot.squad import Question, first_right
+from ingest.pipeline import Ingester
+from retrieval.qa import QA
+from retrieval.settings import Settings
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow
+RGB = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "rgb"
+ROWS = 40
+
+
+@pytest.fixture(scope="module")
+def rgb_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[Question]]:
+    source = RGB / "zh_refine.first150.jsonl"
+    if not source.exists():
+        pytest.skip("../shared/eval is not beside this checkout")
+    tmp = tmp_path_factory.mktemp("rgb")
+    questions = rgb.build(source, tmp / "data", limit=ROWS)
+    settings = make_settings(tmp, tmp / "data", embedder="multilingual-e5-small")
+    Ingester(settings, progress=False).run()
+    return settings, questions
+
+
+def test_topic_without_answer_declined_and_answers_kept(
+    rgb_slice: tuple[Settings, list[Question]],
+) -> None:
+    settings, questions = rgb_slice
+    qa = QA(settings)
+    asked = [(q, qa.ask(q.text)) for q in questions]
+    kept = [(q, a) for q, a in asked if q.answerable]
+    out = [a for q, a in asked if not q.answerable]
+    assert len(kept) == len(out) == ROWS // 2
+    answered = sum(not a.abstained for _, a in kept) / len(kept)
+    cited = sum(1 for q, a in kept if first_right([c.text for c in a.citations], q)) / len(kept)
+    line = sum(any(x in a.answer.replace(" ", "") for x in q.answers) for q, a in kept)
+    declined = sum(a.abstained for a in out) / len(out)
+    # floors a little under what this slice gave (FILLED IN BELOW)
+    assert answered >= ANSWERED
+    assert cited >= ANSWERED
+    assert line / len(kept) >= LINE
+    assert declined >= DECLINED
+
+
+ANSWERED, LINE, DECLINED = 0.0, 0.0, 0.0
