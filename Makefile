@@ -61,9 +61,9 @@ bench-public: install-test
 READERS := /tmp/citeqa-readers
 train-reader: install-test
 	$(BIN)/python bench/train_reader.py --workdir /tmp/citeqa-calibrate --held-out $(READERS)
-	$(BIN)/python bench/train_cross.py --sets cmrc,xquad --out retrieval/reader-cross.npz
+	$(BIN)/python bench/train_cross.py --sets cmrc,xquad,xquad-en --out retrieval/reader-cross.npz
 	$(BIN)/python bench/train_cross.py --sets cmrc --out $(READERS)/cross-without-xquad.npz
-	$(BIN)/python bench/train_cross.py --sets xquad --out $(READERS)/cross-without-cmrc.npz
+	$(BIN)/python bench/train_cross.py --sets xquad,xquad-en --out $(READERS)/cross-without-cmrc.npz
 
 # refit the answer-or-decline decision (retrieval/answer.py DECISION)
 calibrate: install-test

@@ -95,7 +95,7 @@ def _rows(
         translated = asked.lang != "zh"
         reading = read_with.read(asked.question, found, translated, qa.cross) if read_with else None
         sig = signals(found, translated, asked.baseline, decision, reading)
-        line, _ = cite(asked.question, found, DEPTH, similarity, reading=reading)
+        line, _, _ = cite(asked.question, found, DEPTH, similarity, reading=reading)
         rows.append(
             {
                 "set": name,

@@ -55,7 +55,7 @@ def _collect(settings: Settings, asked: list[Asked], name: str) -> dict[str, Any
         order = [p.chunk_id for p in found.passages]
         texts = {p.chunk_id: p.chunk.text for p in found.passages}
         similarity = a.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
-        line, _ = cite(a.question, found, SIGNAL_DEPTH, similarity)
+        line, _, _ = cite(a.question, found, SIGNAL_DEPTH, similarity)
         for (cid, i), h, v in zip(read.keys, read.hand, read.product, strict=True):
             sentence = _sentence(texts[cid], i)
             label.append(right[cid] and any(x in squash(sentence) for x in answers))
@@ -129,7 +129,9 @@ def train(data: dict[str, Any], sets: tuple[str, ...], vectors: bool = True) -> 
     names, counts = np.unique(groups, return_counts=True)
     share = dict(zip(names, len(y) / len(names) / counts, strict=True))
     w = np.array([share[g] for g in groups], np.float32)
-    mean, scale = hand.mean(0), hand.std(0) + 1e-6
+    # a feature constant in training (no English question in CMRC) stays as it is
+    mean, spread = hand.mean(0), hand.std(0)
+    scale = np.where(spread > 1e-3, spread, 1.0)
     x_h = torch.tensor((hand - mean) / scale)
     x_v = torch.tensor(product)
     t_y, t_w = torch.tensor(y), torch.tensor(w)

@@ -49,6 +49,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "question": answer.question,
         "answer": answer.answer,
         "abstained": answer.abstained,
+        "reader": answer.reader,
         "citations": _citations_json(answer.citations),
         "closest": _citations_json(answer.closest),
         "signals": dataclasses.asdict(answer.signals) if answer.signals else None,
@@ -168,7 +169,7 @@ def ask(
             else:
                 _print_answer(qa, answer)
                 if why and answer.signals:
-                    click.echo("\n" + signals_text(answer.signals, answer.abstained))
+                    click.echo("\n" + signals_text(answer.signals, answer.abstained, answer.reader))
                     for c in answer.citations or answer.closest:
                         click.echo(f"[{c.n}] {c.source} {c.start}-{c.end} {citation_score(c)}")
     except CiteqaError as e:

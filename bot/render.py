@@ -114,8 +114,9 @@ def citation_score(c: Citation) -> str:
     return f"score {c.score:.3f}" + (f" · reader {c.reader:.3f}" if c.reader is not None else "")
 
 
-def signals_text(s: Signals, abstained: bool) -> str:
-    """Return the evidence behind an answer or decline, for /why and the terminal."""
+def signals_text(s: Signals, abstained: bool, line: float | None = None) -> str:
+    """Return the evidence behind an answer or decline (`line`: the reader's score of the
+    answer line's sentence), for /why and the terminal."""
     outcome = "declined" if abstained else "answered"
     terms = "dictionary terms" if s.translated else "question words"
     return (
@@ -128,6 +129,7 @@ def signals_text(s: Signals, abstained: bool) -> str:
         f"BM25 top {s.lexical_top:.2f} · dense and BM25 agree: {'yes' if s.agreement else 'no'}\n"
         + (
             f"reader: best sentence {s.reader:.3f}"
+            + (f" · answer line {line:.3f}" if line is not None else "")
             if s.reader is not None
             else "reader: not run (it reads the default embedder's vectors only)"
         )

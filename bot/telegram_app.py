@@ -141,7 +141,7 @@ async def why(update: Update, context: Context) -> None:
         runs.append(
             Run("\n" + say("searched_as", lang_of(update, last.question), text=last.asked_as), "i")
         )
-    runs.append(Run(f"\n{signals_text(last.signals, last.abstained)}"))
+    runs.append(Run(f"\n{signals_text(last.signals, last.abstained, last.reader)}"))
     for c in last.citations or last.closest:
         runs += [Run(f"\n[{c.n}] "), Run(f"{c.source} {c.start}-{c.end}", "code")]
         runs.append(Run(f" {citation_score(c)}"))

@@ -231,13 +231,9 @@ def best_sentences(
     similarity: Sequence[float] | None = None,
     question: str = "",
     line: Line = LINE,
-    read: Sequence[float] | None = None,
 ) -> list[tuple[tuple[int, int], float]]:
-    """Return the passage's sentence spans with how well each answers the question, best
-    first: the reader's score of each (`read`), or else its coverage, similarity and kind."""
+    """Return the passage's sentence spans with how well each answers the question, best first."""
     text = passage.chunk.text
-    if read is not None:
-        return sorted(zip(sentence_spans(text), read, strict=True), key=lambda x: -x[1])
     wanted = kind(question)
     scored = []
     for i, (span, cov) in enumerate(
@@ -279,14 +275,14 @@ def compose(
 ) -> Answer:
     """Return the answer: the best sentence, and the top passages with it highlighted; or a
     decline, with the closest passages when the best of them came close. `reading`: the
-    reader's score of each sentence read, which then picks the answer line."""
+    reader's score of each sentence read (shown with the answer line and each citation)."""
     sig = signals(found, lang != "zh", baseline, decision, reading)
     if not found.passages or not close(sig):
         return Answer(question, "", True, [], signals=sig, language=lang)
-    text, citations = cite(question, found, k, similarity, line, reading)
+    text, citations, read = cite(question, found, k, similarity, line, reading)
     if not answerable(sig):
         return Answer(question, "", True, [], signals=sig, language=lang, closest=citations)
-    return Answer(question, text, False, citations, signals=sig, language=lang)
+    return Answer(question, text, False, citations, signals=sig, language=lang, reader=read)
 
 
 def cite(
@@ -296,22 +292,23 @@ def cite(
     similarity: Mapping[str, Sequence[float]] | None = None,
     line: Line = LINE,
     reading: Reading | None = None,
-) -> tuple[str, list[Citation]]:
-    """Return the answer line and the first `k` passages as citations, answering sentences
-    marked. With a `reading`, the line is the sentence the reader scores best among the
-    first `line.depth` passages (it reads the passage's rank itself)."""
+) -> tuple[str, list[Citation], float | None]:
+    """Return the answer line, the first `k` passages as citations (answering sentences
+    marked, and the reader's score of each one's best sentence when `reading` holds it) and
+    the reader's score of the answer line's sentence (None: not read)."""
     citations: list[Citation] = []
-    chosen: tuple[float, str] = (-math.inf, "")
-    discount = line.rank_discount if reading is None else 0.0
+    chosen: tuple[float, str, float | None] = (-math.inf, "", None)
     for n, p in enumerate(found.passages[:k], start=1):
-        read = reading.get(p.chunk_id) if reading is not None else None
-        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question, line, read)
+        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question, line)
         top_score = ranked[0][1] if ranked else 0.0
         near = (span for span, sc in ranked if sc > 0 and sc >= line.marked * top_score)
         marks = tuple(sorted(near))[: line.marks]
-        discounted = top_score - discount * (n - 1)
+        read = (reading or {}).get(p.chunk_id)
+        discounted = top_score - line.rank_discount * (n - 1)
         if ranked and n <= line.depth and discounted > chosen[0]:
-            chosen = (discounted, _line(p.chunk.text, ranked[0][0]))
+            span = ranked[0][0]
+            at = sentence_spans(p.chunk.text).index(span)
+            chosen = (discounted, _line(p.chunk.text, span), read[at] if read else None)
         citations.append(
             Citation(
                 n=n,
@@ -324,7 +321,7 @@ def cite(
                 end=p.chunk.end,
                 highlights=marks,
                 chunk_id=p.chunk_id,
-                reader=round(top_score, 4) if read is not None else None,
+                reader=max(read) if read else None,
             )
         )
-    return chosen[1], citations
+    return chosen[1], citations, chosen[2]

@@ -130,3 +130,4 @@ class Answer:
     asked_as: str = ""  # what was searched: the question, or with a follow-up's context
     # A decline whose best passages came close: them, shown as such, never as an answer.
     closest: list[Citation] = field(default_factory=list)
+    reader: float | None = None  # the reader's score of the answer line's sentence

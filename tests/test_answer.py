@@ -153,5 +153,5 @@ def test_answer_line_prefers_a_sentence_offering_what_was_asked() -> None:
 def test_a_sentence_pointing_back_brings_its_antecedent() -> None:
     text = "特别室用于高压氧治疗。这些设备有时被用来治疗一氧化碳中毒。"
     p = _passage(text, sentence_coverage=(0.0, 0.8), coverage=0.8)
-    line, _ = cite("什么设备用于治疗一氧化碳中毒？", Retrieval([p]), 5)
+    line, _, _ = cite("什么设备用于治疗一氧化碳中毒？", Retrieval([p]), 5)
     assert line == text

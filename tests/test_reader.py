@@ -4,19 +4,23 @@ Each case holds a question, a sentence that answers it and a sentence on the sam
 does not (a date question: the event with and without its date; a number, a person, a list,
 a year asked about against another year; an English question over Chinese sentences). Both
 sentences stand in one passage, the non-answering one first, indexed with the real default
-model: the reader must score the answering one higher and make it the answer line.
+model: the reader must score the answering one higher, with the features alone and with the
+cross-encoder, and the citation and the answer line carry its scores.
 """
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ingest.pipeline import Ingester
-from retrieval.answer import reader_for
+from retrieval.answer import cite, reader_for
 from retrieval.embeddings import embedder_name
 from retrieval.qa import QA
+from retrieval.reader import FEATURES, load, pairs
 from retrieval.settings import Settings
+from retrieval.types import Chunk, Passage, Retrieval
 from tests.conftest import make_settings, run_citeqa, settings_env
 
 CASES = [
@@ -72,13 +76,15 @@ def test_reader_scores_the_answering_sentence_above_its_neighbour(cases: Setting
     qa = QA(cases)
     found = qa.retrieve(question, source=f"case{n}.md")
     reader = reader_for(embedder_name(qa.searcher.embedder))
-    assert reader is not None
+    assert reader is not None and qa.cross is not None
     passage = found.passages[0]
-    scores = reader.read(question, found, translated=question.isascii())[passage.chunk_id]
-    by_text = dict(zip([other, right], scores, strict=True))
-    assert by_text[right] > by_text[other]
-    answer = qa.ask(question, source=f"case{n}.md")
-    assert answer.answer == right
+    for cross in (None, qa.cross):
+        reading = reader.read(question, found, question.isascii(), cross)
+        by_text = dict(zip([other, right], reading[passage.chunk_id], strict=True))
+        assert by_text[right] > by_text[other]
+        line, citations, line_score = cite(question, found, 5, reading=reading)
+        assert citations[0].reader == by_text[right]
+        assert line_score == by_text[line]
 
 
 @pytest.mark.slow
@@ -100,3 +106,44 @@ def test_why_says_when_no_reader_ran(hashed: Settings, tmp_path: Path) -> None:
     out = run_citeqa(settings_env(hashed), "ask", "--why", "第二届会议是什么时候举行的？")
     assert out.returncode == 0, out.stderr
     assert "reader: not run" in out.stdout
+
+
+def _found(text: str, coverage: tuple[float, ...]) -> Retrieval:
+    chunk = Chunk(source="d.md", title="D", text=text, start=0, end=len(text))
+    passage = Passage(chunk=chunk, chunk_id="c", score=1.0, sentence_coverage=coverage)
+    q = np.zeros(4, np.float32)
+    q[0] = 1.0
+    vectors = np.eye(len(coverage), 4, dtype=np.float32)
+    return Retrieval([passage], {}, q, {"c": vectors})
+
+
+def test_pairs_read_the_asked_kind_and_the_questions_own_numbers() -> None:
+    found = _found("塔里木油田2025年目标为4000万吨。2021年产量为3182万吨。", (0.6, 0.5))
+    read = pairs("塔里木油田2021年的产量是多少？", found, translated=False)
+    at = {name: i for i, name in enumerate(FEATURES)}
+    assert read.keys == [("c", 0), ("c", 1)]
+    target, actual = read.hand
+    assert target[at["asks_number"]] == actual[at["asks_number"]] == 1.0
+    assert target[at["numbers_in_sentence"]] == 0.0  # 2025, not the 2021 asked about
+    assert actual[at["numbers_in_sentence"]] == 1.0
+    assert target[at["neighbour_coverage"]] == 0.5
+    # the first sentence's vector is the question's; the second is orthogonal to it
+    assert target[at["similarity"]] == 1.0 and actual[at["similarity"]] == 0.0
+    assert read.product.shape == (2, 4)
+
+
+def test_a_reader_file_that_reads_other_features_is_not_loaded(tmp_path: Path) -> None:
+    reader = load()
+    assert reader is not None
+    path = tmp_path / "old.npz"
+    reader.save(path)
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["names"] = arrays["names"][:-1]
+    np.savez(path, **arrays)
+    load.cache_clear()
+    try:
+        assert load(path) is None
+        assert load(tmp_path / "missing.npz") is None
+    finally:
+        load.cache_clear()
