@@ -55,9 +55,9 @@ bench-embedders: install-test
 bench-public: install-test
 	$(BIN)/python bench/public.py
 
-# train the reader on XQuAD-even and CMRC 2018 dev (retrieval/reader.npz, reader-cross.npz),
-# and the readers without each of them that `make calibrate` reads those collections with:
-# about 25 minutes on 2 cores
+# train the reader on XQuAD-even and CMRC 2018 dev (retrieval/reader.npz; the cross-encoder,
+# retrieval/reader-cross.npz, not shipped), and the readers without each of them that
+# `make calibrate` reads those collections with: about 50 minutes on 2 cores
 READERS := /tmp/citeqa-readers
 train-reader: install-test
 	$(BIN)/python bench/train_reader.py --workdir /tmp/citeqa-calibrate --held-out $(READERS)

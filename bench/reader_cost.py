@@ -2,8 +2,8 @@
 
 Asks every seed question (../shared/eval/dev.jsonl, tests/data/calibration.jsonl and
 tests/data/seed_questions.jsonl) against an index of `data/`, three ways, after one warm-up
-question each: with the cross-encoder reader (the default), with the feature step alone, and
-with no reader (the answer line by coverage and similarity).
+question each: with the cross-encoder when its weights are there, with the feature reader (the
+default), and with no reader.
 
     .venv/bin/python bench/reader_cost.py --index /tmp/citeqa-reader-cost
 """
@@ -44,8 +44,10 @@ def main(index: Path) -> None:
     Ingester(settings, progress=False).run()
     questions = [json.loads(line)["q"] for path in SEED if path.exists() for line in path.open()]
     qa = QA(settings)
-    rows = {"reader (features + cross-encoder)": timed(qa, questions)}
-    qa.cross = None
+    rows = {}
+    if qa.cross is not None:  # retrieval/reader-cross.npz is there (`make train-reader`)
+        rows["reader (features + cross-encoder)"] = timed(qa, questions)
+        qa.cross = None
     rows["features only"] = timed(qa, questions)
     with patch("retrieval.qa.reader_for", lambda name: None):
         rows["no reader"] = timed(qa, questions)

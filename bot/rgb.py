@@ -46,7 +46,8 @@ def _near_answer(passage: str, answers: tuple[str, ...], query: set[str]) -> boo
 def build(path: Path, data_dir: Path, limit: int | None = None) -> list[Question]:
     """Write the collection of an RGB file (its first `limit` rows) into `data_dir`; return
     its questions."""
-    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()][:limit]
+    lines = path.read_text("utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()][:limit]
     odd = [(_answers(r), _bigrams(r["query"])) for r in rows if int(r["id"]) % 2]
     data_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)

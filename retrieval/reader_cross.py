@@ -10,6 +10,7 @@ SHA-256, and converted again when missing or damaged.
 """
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -155,7 +156,11 @@ def _convert(reader: CrossReader, path: Path, folder: Path) -> Path:
         with tempfile.TemporaryDirectory(dir=folder, prefix=".convert-") as tmp:
             full, small = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
             onnx.save(reader.graph(), str(full))
-            quantize_dynamic(full, small, per_channel=True, weight_type=QuantType.QInt8)
+            logging.disable(logging.WARNING)  # its advice to pre-process is for image models
+            try:
+                quantize_dynamic(full, small, per_channel=True, weight_type=QuantType.QInt8)
+            finally:
+                logging.disable(logging.NOTSET)
             sessions = [
                 ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
                 for f in (full, small)

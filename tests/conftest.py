@@ -20,6 +20,8 @@ CALIBRATION = ROOT / "tests" / "data" / "calibration.jsonl"
 
 
 CITEQA = Path(sys.executable).parent / "citeqa"
+# the keys of a citation in `ask --json` (README, "Command line")
+CITATION_KEYS = {"n", "source", "title", "locator", "text", "score", "start", "end", "reader"}
 
 
 def citeqa_env(overrides: dict[str, str]) -> dict[str, str]:

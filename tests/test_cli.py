@@ -6,7 +6,7 @@ from pathlib import Path
 
 from retrieval.settings import Settings
 from retrieval.text import squash
-from tests.conftest import run_citeqa, settings_env
+from tests.conftest import CITATION_KEYS, run_citeqa, settings_env
 
 
 def _run(
@@ -23,6 +23,7 @@ def test_ask_json_has_the_documented_shape_and_verbatim_text(hashed: Settings) -
         "question",
         "answer",
         "abstained",
+        "reader",
         "citations",
         "closest",
         "signals",
@@ -33,7 +34,8 @@ def test_ask_json_has_the_documented_shape_and_verbatim_text(hashed: Settings) -
     assert 0 <= signals["confidence"] <= 1 and signals["translated"] is False
     assert {"coverage", "sentence_top", "dense_gap", "missing"} <= set(signals)
     first = answer["citations"][0]
-    assert set(first) == {"n", "source", "title", "locator", "text", "score", "start", "end"}
+    assert set(first) == CITATION_KEYS
+    assert answer["reader"] is None and first["reader"] is None  # no reader for this embedder
     source = squash((hashed.data_dir / first["source"]).read_text("utf-8"))
     assert all(squash(c["text"]) in source or "\n\n" in c["text"] for c in answer["citations"])
     assert answer["answer"] and squash(answer["answer"]) in squash(first["text"]) + "".join(

@@ -12,7 +12,7 @@ from ingest.pipeline import Ingester
 from retrieval.qa import QA
 from retrieval.settings import Settings
 from retrieval.text import squash
-from tests.conftest import CALIBRATION, DEV, make_settings
+from tests.conftest import CALIBRATION, CITATION_KEYS, DEV, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -101,16 +101,8 @@ def test_a_close_decline_shows_the_closest_passages_as_such(real_index: Settings
     answer = json.loads(out.stdout)
     assert answer["abstained"] and answer["citations"] == [] and answer["answer"] == ""
     assert answer["closest"]
-    assert set(answer["closest"][0]) == {
-        "n",
-        "source",
-        "title",
-        "locator",
-        "text",
-        "score",
-        "start",
-        "end",
-    }
+    assert set(answer["closest"][0]) == CITATION_KEYS
+    assert 0.0 <= answer["closest"][0]["reader"] <= 1.0
     source = squash((real_index.data_dir / answer["closest"][0]["source"]).read_text("utf-8"))
     assert squash(answer["closest"][0]["text"]) in source
     text = run_citeqa(settings_env(real_index), "ask", question)

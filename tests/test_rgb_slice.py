@@ -21,6 +21,9 @@ from tests.conftest import make_settings
 pytestmark = pytest.mark.slow
 RGB = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "rgb"
 ROWS = 40
+# a little under what this slice gave: answered 0.90 (cited 0.90), line 0.55, declined 0.25
+# (issue 18's target for declined is 0.70: not met yet)
+ANSWERED, LINE, DECLINED = 0.85, 0.45, 0.2
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +51,7 @@ def test_topic_without_answer_declined_and_answers_kept(
     cited = sum(1 for q, a in kept if first_right([c.text for c in a.citations], q)) / len(kept)
     line = sum(any(x in a.answer.replace(" ", "") for x in q.answers) for q, a in kept)
     declined = sum(a.abstained for a in out) / len(out)
-    # floors a little under what this slice gave (FILLED IN BELOW)
     assert answered >= ANSWERED
     assert cited >= ANSWERED
     assert line / len(kept) >= LINE
     assert declined >= DECLINED
-
-
-ANSWERED, LINE, DECLINED = 0.0, 0.0, 0.0
