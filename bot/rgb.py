@@ -31,7 +31,8 @@ def _answers(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(squash(str(a)) for a in flat if str(a).strip()))
 
 
-def _bigrams(text: str) -> set[str]:
+def bigrams(text: str) -> set[str]:
+    """Return the text's character bigrams, white space removed."""
     s = squash(text)
     return {s[i : i + 2] for i in range(len(s) - 1)}
 
@@ -40,7 +41,7 @@ def _near_answer(passage: str, answers: tuple[str, ...], query: set[str]) -> boo
     flat = squash(passage)
     if not any(a in flat for a in answers):
         return False
-    return bool(query) and len(query & _bigrams(passage)) / len(query) >= NEAR
+    return bool(query) and len(query & bigrams(passage)) / len(query) >= NEAR
 
 
 def build(path: Path, data_dir: Path, limit: int | None = None) -> list[Question]:
@@ -48,7 +49,7 @@ def build(path: Path, data_dir: Path, limit: int | None = None) -> list[Question
     its questions."""
     lines = path.read_text("utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()][:limit]
-    odd = [(_answers(r), _bigrams(r["query"])) for r in rows if int(r["id"]) % 2]
+    odd = [(_answers(r), bigrams(r["query"])) for r in rows if int(r["id"]) % 2]
     data_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
     questions = []

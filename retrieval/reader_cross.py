@@ -10,7 +10,6 @@ SHA-256, and converted again when missing or damaged.
 """
 
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -22,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.e5 import Header, Tokenizer, Weights
+from retrieval.e5 import Header, Tokenizer
+from retrieval.e5_onnx import E5Onnx, session_options
 from retrieval.errors import EmbedderError
 
 LAYERS = 6
@@ -69,25 +69,19 @@ class _Trained:
 class CrossReader:
     """Scores (question, sentence) pairs: the log-odds that the sentence states the answer."""
 
-    def __init__(self, weights: Weights, tokenizer: Tokenizer, path: Path, folder: Path) -> None:
+    def __init__(self, encoder: E5Onnx, path: Path, folder: Path) -> None:
         import onnxruntime as ort
 
         with np.load(path) as z:
             self.arrays = {k.replace("__", "."): z[k] for k in z.files if k != "meta"}
             self.meta = json.loads(str(z["meta"]))
-        self.weights, self.tokenizer = weights, tokenizer
-        h = weights.header
-        self._pos = weights.tensor("emb.pos", h.positions)
-        self._type = weights.tensor("emb.type", 2)[0]
+        # the embedder's encoder: its tokenizer, and its embeddings as the graph's inputs
+        self.encoder = encoder
         self._head = self.arrays["head.w"].astype(np.float32)
         self._bias = float(self.arrays["head.b"][0])
         converted = _convert(self, path, folder)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
-            str(converted), options, providers=["CPUExecutionProvider"]
+            str(converted), session_options(), providers=["CPUExecutionProvider"]
         )
         self._lock = threading.Lock()
 
@@ -95,22 +89,16 @@ class CrossReader:
         """Return the trained layers as an ONNX model (embeddings, attention bias -> states)."""
         from retrieval.e5_onnx import _graph
 
-        header = replace(self.weights.header, layers=LAYERS)
+        header = replace(self.encoder.weights.header, layers=LAYERS)
         return _graph(_Trained(header, self.arrays))  # type: ignore[arg-type]
 
     def logits(self, question: str, sentences: Sequence[str], session: Any = None) -> np.ndarray:
         """Return one log-odds per sentence."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        rows = [pair_ids(self.tokenizer, question, s) for s in sentences]
-        width = max(len(r) for r in rows)
-        ids = np.full((len(rows), width), self.tokenizer.pad, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.float32)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)], mask[i, : len(r)] = r, 1.0
-        embeddings = self.weights.word_vectors(ids) + self._pos[:width] + self._type
-        bias = ((mask - 1.0) * 1e9)[:, None, None, :].astype(np.float32)
-        feed = {"embeddings": embeddings.astype(np.float32), "bias": bias}
+        feed, _ = self.encoder.feed(
+            [pair_ids(self.encoder.tokenizer, question, s) for s in sentences]
+        )
         if session is not None:
             (states,) = session.run(None, feed)
         else:
@@ -127,26 +115,22 @@ def load(embedder: Any, path: Path = WEIGHTS) -> CrossReader | None:
 
     if not isinstance(embedder, E5OnnxEmbeddings) or not path.is_file():
         return None
-    encoder = embedder.encoder()
-    return CrossReader(encoder.weights, encoder.tokenizer, path, model_dir(embedder.model_dir))
+    return CrossReader(embedder.encoder(), path, model_dir(embedder.model_dir))
 
 
 def _convert(reader: CrossReader, path: Path, folder: Path) -> Path:
     """Return the int8 ONNX file of the reader's weights, converting it first if needed."""
     import onnxruntime as ort
 
-    from retrieval.e5_onnx import _locked, _sha256
+    from retrieval.e5_onnx import _locked, _problem, _sha256, quantize
 
-    digest = _sha256(path)[:16]
-    target = folder / f"reader-cross-int8-{digest}.onnx"
-    record = target.with_suffix(".json")
-    if _valid(target, record):
+    target = folder / f"reader-cross-int8-{_sha256(path)[:16]}.onnx"
+    if not _problem(target):
         return target
     with _locked(folder):
-        if _valid(target, record):
+        if not _problem(target):
             return target
         import onnx
-        from onnxruntime.quantization import QuantType, quantize_dynamic
 
         print(
             f"citeqa: converting the reader for onnxruntime (once, a few seconds) into {target}",
@@ -156,11 +140,7 @@ def _convert(reader: CrossReader, path: Path, folder: Path) -> Path:
         with tempfile.TemporaryDirectory(dir=folder, prefix=".convert-") as tmp:
             full, small = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
             onnx.save(reader.graph(), str(full))
-            logging.disable(logging.WARNING)  # its advice to pre-process is for image models
-            try:
-                quantize_dynamic(full, small, per_channel=True, weight_type=QuantType.QInt8)
-            finally:
-                logging.disable(logging.NOTSET)
+            quantize(full, small)
             sessions = [
                 ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
                 for f in (full, small)
@@ -176,16 +156,6 @@ def _convert(reader: CrossReader, path: Path, folder: Path) -> Path:
                     "please report this with your platform"
                 )
             os.replace(small, target)
-            record.write_text(json.dumps({"sha256": _sha256(target), "drift": drift}), "utf-8")
+            record = {"sha256": _sha256(target), "drift": drift}
+            target.with_suffix(".json").write_text(json.dumps(record), "utf-8")
     return target
-
-
-def _valid(target: Path, record: Path) -> bool:
-    from retrieval.e5_onnx import _sha256
-
-    try:
-        return target.is_file() and json.loads(record.read_text("utf-8"))["sha256"] == _sha256(
-            target
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return False

@@ -12,6 +12,10 @@ _SENTENCE_END = re.compile(
     r"\n\s*\n|(?:[。！？；!?;]|(?<![0-9A-Z])\.(?=\s|$)|\.(?=\s+[A-Z\"“(]))[”’」』）)\]\"']*"
 )
 _WORD_RE = re.compile(rf"[{CJK}]+|[A-Za-z][A-Za-z'\-]*|\d+(?:\.\d+)?")
+# A sentence that opens by pointing back ("这些设备...", "He ...")
+POINTS_BACK = re.compile(
+    r"^(?:这|那|该|此|其|他|她|它|上述|(?:this|that|these|those|it|he|she|they)\b)", re.I
+)
 STOPWORDS = frozenset(
     [
         "的",

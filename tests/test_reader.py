@@ -38,13 +38,10 @@ CASES = [
         "截至目前，共有86个国家签署了该条约。",
         "许多国家欢迎该条约的通过，并呼吁其尽早生效。",
     ),
-    pytest.param(
+    (
         "谁主持了这次会议？",
         "会议由科威特常驻代表阿勒奥泰比大使主持。",
         "这次会议在日内瓦万国宫举行，讨论了裁军问题。",
-        marks=pytest.mark.xfail(
-            strict=True, reason="the reader ranks the place sentence first (issue 18 open)"
-        ),
     ),
     (
         "该区域包括哪些国家？",
@@ -64,9 +61,8 @@ CASES = [
 ]
 
 
-def _values(case: object) -> tuple[str, str, str]:
-    values = getattr(case, "values", case)
-    return values  # type: ignore[no-any-return]
+# the cases the reader gets wrong: strict, so that one it learns to read fails here
+UNMET = {"谁主持了这次会议？": "the reader ranks the place sentence first (issue 18 open)"}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +70,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     tmp = tmp_path_factory.mktemp("reader")
     data = tmp / "data"
     data.mkdir()
-    for n, (_, right, other) in enumerate(map(_values, CASES)):
+    for n, (_, right, other) in enumerate(CASES):
         (data / f"case{n}.md").write_text(f"# 案例 {n}\n\n{other}{right}\n", "utf-8")
     settings = make_settings(tmp, data, embedder="multilingual-e5-small")
     Ingester(settings, progress=False).run()
@@ -82,11 +78,17 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("question", "right", "other"), CASES)
-def test_reader_scores_the_answering_sentence_above_its_neighbour(
-    cases: Settings, question: str, right: str, other: str
-) -> None:
-    n = next(i for i, c in enumerate(CASES) if _values(c)[0] == question)
+@pytest.mark.parametrize(
+    "n",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=UNMET[case[0]]))
+        if case[0] in UNMET
+        else n
+        for n, case in enumerate(CASES)
+    ],
+)
+def test_reader_scores_the_answering_sentence_above_its_neighbour(cases: Settings, n: int) -> None:
+    question, right, other = CASES[n]
     qa = QA(cases)
     found = qa.retrieve(question, source=f"case{n}.md")
     reader = reader_for(embedder_name(qa.searcher.embedder))
@@ -104,13 +106,13 @@ def test_reader_scores_the_answering_sentence_above_its_neighbour(
 @pytest.mark.slow
 def test_json_and_why_show_the_readers_scores(cases: Settings) -> None:
     env = settings_env(cases)
-    out = run_citeqa(env, "ask", "--json", _values(CASES[0])[0])
+    out = run_citeqa(env, "ask", "--json", CASES[0][0])
     assert out.returncode == 0, out.stderr
     reply = json.loads(out.stdout)
     shown = reply["citations"] or reply["closest"]
     assert 0.0 <= reply["signals"]["reader"] <= 1.0
     assert all(0.0 <= c["reader"] <= 1.0 for c in shown[:3])
-    why = run_citeqa(env, "ask", "--why", _values(CASES[0])[0])
+    why = run_citeqa(env, "ask", "--why", CASES[0][0])
     assert why.returncode == 0, why.stderr
     assert f"reader: best sentence {reply['signals']['reader']:.3f}" in why.stdout
     assert f"reader {shown[0]['reader']:.3f}" in why.stdout
@@ -176,7 +178,7 @@ def test_cross_encoder_converts_reads_and_rescores_the_best_candidates(
     save_weights(arrays, tmp_path / "cross.npz", {"sets": "none"})
     cross = load_cross(qa.searcher.embedder, tmp_path / "cross.npz")
     assert cross is not None
-    question, right, other = _values(CASES[0])
+    question, right, other = CASES[0]
     scores = cross.logits(question, [right, other])
     assert scores.shape == (2,) and np.isfinite(scores).all()
     found = qa.retrieve(question, source="case0.md")
