@@ -22,6 +22,7 @@ Binary cross-entropy, AdamW (lr `LR`, linear warm-up and decay), `EPOCHS` epochs
 
 import json
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,33 @@ EPOCHS = 2
 BATCH = 32
 LR = 8e-5
 SEED = 0
+YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 
 
-def examples(main: Path, parallel: Path | None, rng: random.Random) -> list[tuple[str, str, int]]:
-    """Return (question, sentence, label) pairs of a SQuAD-format set (see the docstring)."""
+def corrupted(
+    question: str, gold: str, texts: set[str], rng: random.Random
+) -> list[tuple[str, str]]:
+    """Return (question, sentence) pairs made from a positive that no longer answer: the
+    sentence with its answer cut out, and, where the question names a year the sentence
+    states, the question asking about another year (RGB's "2021 asked, 2025 stated")."""
+    out = []
+    cut = gold
+    for t in sorted(texts, key=len, reverse=True):
+        cut = cut.replace(t, "")
+    if cut != gold and len(squash(cut)) >= 6:
+        out.append((question, cut))
+    for year in dict.fromkeys(YEAR.findall(question)):
+        if year in gold:
+            other = str(int(year) + rng.choice([-3, -2, -1, 1, 2, 3]))
+            out.append((question.replace(year, other), gold))
+    return out
+
+
+def examples(
+    main: Path, parallel: Path | None, rng: random.Random, corrupt: bool = False
+) -> list[tuple[str, str, int]]:
+    """Return (question, sentence, label) pairs of a SQuAD-format set (see the docstring);
+    with `corrupt`, also the `corrupted` negatives of each positive."""
     articles = json.loads(main.read_text("utf-8"))["data"]
     english: dict[str, str] = {}
     if parallel is not None:
@@ -84,6 +108,8 @@ def examples(main: Path, parallel: Path | None, rng: random.Random) -> list[tupl
                 for question in filter(None, (qa["question"], english.get(qa["id"]))):
                     out.append((question, gold[0], 1))
                     out += [(question, s, 0) for s in negatives]
+                    if corrupt:
+                        out += [(q, s, 0) for q, s in corrupted(question, gold[0], texts, rng)]
     return out
 
 
@@ -215,10 +241,11 @@ def train(pairs: list[tuple[str, str, int]], threads: int = 2) -> dict[str, Any]
 @click.option("--sets", default="cmrc,xquad,xquad-en", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--limit", type=int, default=None, help="Train on this many pairs (a smoke run).")
-def main(sets: str, out: Path, limit: int | None) -> None:
+@click.option("--corrupt", is_flag=True, help="Add each positive's corrupted negatives.")
+def main(sets: str, out: Path, limit: int | None, corrupt: bool) -> None:
     """Build the pairs of `sets`, fine-tune, write the weights."""
     rng = random.Random(SEED)
-    pairs = [p for name in sets.split(",") for p in examples(*SETS[name], rng)]
+    pairs = [p for name in sets.split(",") for p in examples(*SETS[name], rng, corrupt)]
     rng.shuffle(pairs)
     pairs = pairs[:limit]
     print(
@@ -234,6 +261,7 @@ def main(sets: str, out: Path, limit: int | None) -> None:
             "sets": sets,
             "pairs": len(pairs),
             "epochs": EPOCHS,
+            "corrupt": corrupt,
             "seconds": round(time.perf_counter() - started),
         },
     )

@@ -89,24 +89,21 @@ def clause(text: str) -> str:
 def measure(
     chunks: Sequence[Chunk],
     generation: str,
-    features_without: Callable[[str, str], Sequence[float]],
+    features_without: Callable[[list[tuple[str, str]]], Sequence[Sequence[float]]],
     size: int,
 ) -> Baseline | None:
     """Return the baseline of the first `size` features, from clauses of evenly spread chunks,
-    each searched without its document by `features_without(clause, source)`; None when
-    there are fewer than three documents (with two, a probe searched without its own document
-    finds only the other one, and signals that compare documents say nothing)."""
+    each searched without its document: `features_without` takes every (clause, source) probe
+    at once (so their questions embed in one batch) and returns their features in order. None
+    when there are fewer than three documents (with two, a probe searched without its own
+    document finds only the other one, and signals that compare documents say nothing)."""
     if len({c.source for c in chunks}) < MIN_DOCUMENTS:
         return None
     step = max(1, len(chunks) // SAMPLES)
-    rows = [
-        features_without(q, c.source)[:size]
-        for c in chunks[::step][:SAMPLES]
-        if len(q := clause(c.text)) >= 4
-    ]
-    if not rows:
+    probes = [(q, c.source) for c in chunks[::step][:SAMPLES] if len(q := clause(c.text)) >= 4]
+    if not probes:
         return None
-    matrix = np.asarray(rows, dtype=np.float64)
+    matrix = np.asarray([row[:size] for row in features_without(probes)], dtype=np.float64)
     return Baseline(
         generation,
         tuple(round(float(x), 5) for x in matrix.mean(axis=0)),

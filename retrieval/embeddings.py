@@ -84,6 +84,10 @@ class UseEmbeddings(Embeddings):
         """Embed one question."""
         return _unit_rows(self._encode([text]))[0]
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Embed questions in batches (USE embeds questions as it embeds passages)."""
+        return self.embed_documents(texts)
+
 
 E5_PROMPTS = {"query_prompt": "query: ", "document_prompt": "passage: ", "dimension": 384}
 
@@ -126,9 +130,14 @@ class E5OnnxEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one question (prefixed `query: `)."""
-        with self._lock:
-            model = self._model
-        return model.encode([f"query: {text}"])[0].tolist()  # type: ignore[no-any-return]
+        return self.embed_queries([text])[0]
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Embed questions (prefixed `query: `) in batches by length, as passages are."""
+        if not texts:
+            return []
+        model = self.encoder()
+        return model.encode([f"query: {t}" for t in texts]).tolist()  # type: ignore[no-any-return]
 
 
 class E5Embeddings(Embeddings):
@@ -341,6 +350,15 @@ def settings_embedder(settings: Settings) -> Embeddings:
         settings.model_dir,
         settings.embed_threads,
     )
+
+
+def embed_queries(embedder: Embeddings, texts: list[str]) -> list[list[float]]:
+    """Embed many questions: in batches where the embedder can (`embed_queries`), else one
+    at a time."""
+    batched = getattr(embedder, "embed_queries", None)
+    if batched is not None:
+        return batched(texts)  # type: ignore[no-any-return]
+    return [embedder.embed_query(t) for t in texts]
 
 
 def embedder_name(embedder: Embeddings) -> str:

@@ -24,7 +24,7 @@ from retrieval.answer import (
 )
 from retrieval.baseline import SAMPLES, Baseline, measure
 from retrieval.conversation import Resolved, Turn, resolve
-from retrieval.embeddings import embedder_name
+from retrieval.embeddings import embed_queries, embedder_name
 from retrieval.errors import BadQuestion, EmbedderError
 from retrieval.reader_cross import CrossReader
 from retrieval.reader_cross import load as load_cross
@@ -263,8 +263,12 @@ def _baseline(settings: Settings, searcher: Searcher) -> Baseline | None:
     found = Baseline.load(path, generation)
     if found is None or len(found.mean) != len(REFERENCE.mean):  # measured by another version
 
-        def features_without(question: str, source: str) -> tuple[float, ...]:
-            return features(signals(searcher.search(question, exclude=source), translated=False))
+        def features_without(probes: list[tuple[str, str]]) -> list[tuple[float, ...]]:
+            vectors = embed_queries(searcher.embedder, [q for q, _ in probes])
+            return [
+                features(signals(searcher.search(q, exclude=s, vector=v), translated=False))
+                for (q, s), v in zip(probes, vectors, strict=True)
+            ]
 
         sample = searcher.lexical.evenly(SAMPLES)
         found = measure(sample, generation, features_without, BASELINED)

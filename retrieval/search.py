@@ -197,17 +197,19 @@ class Searcher:
         exclude: str | None = None,
         lang: Language | None = None,
         prefer: Sequence[str] = (),
+        vector: Sequence[float] | None = None,
     ) -> Retrieval:
         """Return fused candidate passages, best first, with what the question was searched as.
 
         `source` and `speaker` keep only passages of that document or speaker; `exclude`
         leaves one document out; `lang` is the question's language (decided here if None);
-        passages of the documents in `prefer` gain `Ranking.prefer` in the rerank.
+        passages of the documents in `prefer` gain `Ranking.prefer` in the rerank; `vector`
+        is the question's embedding where the caller has it already.
         """
         r = self.ranking
         lang = lang or language(question)
         t0 = time.perf_counter()
-        vector = self.embedder.embed_query(question)
+        vector = self.embedder.embed_query(question) if vector is None else list(vector)
         t1 = time.perf_counter()
         where = _where(source, speaker, exclude)
         dense = self.store.query(vector, r.candidates, where)

@@ -26,9 +26,9 @@ def test_measure_searches_each_clause_without_its_document() -> None:
     ]
     asked: list[tuple[str, str]] = []
 
-    def features_without(question: str, source: str) -> tuple[float, ...]:
-        asked.append((question, source))
-        return (float(len(asked)), 0.5, 9.0)
+    def features_without(probes: list[tuple[str, str]]) -> list[tuple[float, ...]]:
+        asked.extend(probes)
+        return [(float(n), 0.5, 9.0) for n in range(1, len(probes) + 1)]
 
     baseline = measure(chunks, "g1", features_without, size=2)
     assert baseline is not None and len(asked) == 9
@@ -39,9 +39,9 @@ def test_measure_searches_each_clause_without_its_document() -> None:
 
 def test_one_or_two_documents_have_no_baseline() -> None:
     chunks = [_chunk("only.md", "一句话。另一句话，稍长一些。")] * 3
-    assert measure(chunks, "g", lambda q, s: (1.0,), size=1) is None
+    assert measure(chunks, "g", lambda probes: [(1.0,)] * len(probes), size=1) is None
     two = [*chunks, _chunk("other.md", "别的文档。另一句话，稍长一些。")]
-    assert measure(two, "g", lambda q, s: (1.0,), size=1) is None
+    assert measure(two, "g", lambda probes: [(1.0,)] * len(probes), size=1) is None
 
 
 def test_a_reading_far_off_a_narrow_baseline_counts_a_bounded_amount() -> None:

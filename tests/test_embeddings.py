@@ -10,6 +10,7 @@ from ingest.pipeline import Ingester
 from retrieval.embeddings import (
     E5Embeddings,
     E5OnnxEmbeddings,
+    embed_queries,
     load_embedder,
     resolve_device,
     signature,
@@ -34,6 +35,18 @@ def test_e5_applies_its_query_and_passage_prefixes(name: str, kind: type) -> Non
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-4)
     assert passages[0] @ query > passages[1] @ query
     assert not np.allclose(passages[2], query)  # the same text, embedded as a passage
+
+
+@pytest.mark.parametrize("name", ["multilingual-e5-small", "use-multilingual", "hashing"])
+def test_questions_embedded_together_match_each_embedded_alone(name: str) -> None:
+    """The baseline's probes embed in one batch (or one by one where an embedder cannot)."""
+    embedder = load_embedder(name)
+    questions = ["会议在哪里举行？", "What did Japan say about negative security assurances?", "x"]
+    together = np.array(embed_queries(embedder, questions))
+    alone = np.array([embedder.embed_query(q) for q in questions])
+    assert together.shape == alone.shape == (3, alone.shape[1])
+    # int8 activations are quantized per batch, so batch-mates move a vector a little
+    assert (together * alone).sum(axis=1).min() > 0.99
 
 
 @pytest.fixture(scope="module")
