@@ -197,7 +197,7 @@ class Searcher:
         exclude: str | None = None,
         lang: Language | None = None,
         prefer: Sequence[str] = (),
-        vector: Sequence[float] | None = None,
+        vector: list[float] | None = None,
     ) -> Retrieval:
         """Return fused candidate passages, best first, with what the question was searched as.
 
@@ -209,7 +209,7 @@ class Searcher:
         r = self.ranking
         lang = lang or language(question)
         t0 = time.perf_counter()
-        vector = self.embedder.embed_query(question) if vector is None else list(vector)
+        vector = self.embedder.embed_query(question) if vector is None else vector
         t1 = time.perf_counter()
         where = _where(source, speaker, exclude)
         dense = self.store.query(vector, r.candidates, where)
