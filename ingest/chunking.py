@@ -10,7 +10,7 @@ from retrieval.types import Chunk
 TARGET_CHARS = 280
 MAX_CHARS = 450
 # Also names the index layout: chunk vectors plus one vector per sentence.
-CHUNKER = f"sentences-v1:{TARGET_CHARS}/{MAX_CHARS}/overlap1+sentence-vectors"
+CHUNKER = f"sentences-v2:{TARGET_CHARS}/{MAX_CHARS}/overlap1+sentence-vectors"
 
 _SPEAKER = re.compile(
     r"^(?P<name>[^\s：:()（），。、]{1,20}?(?:先生|女士|夫人|大使|阁下))"
@@ -35,6 +35,7 @@ class _Unit:
     start: int
     end: int
     context: tuple[str, str, str, str, bool]  # section, speaker, state, paragraph, footnote
+    block: int  # index of the paragraph (block) the sentence stands in
 
 
 def speaker_of(text: str) -> tuple[str, str] | None:
@@ -51,7 +52,7 @@ def _units(doc: Document) -> list[_Unit]:
     units: list[_Unit] = []
     section, speaker, state = "", "", ""
     offset = 0
-    for block in doc.blocks:
+    for index, block in enumerate(doc.blocks):
         if block.kind == "heading":
             section = block.text
         elif verbatim and block.kind == "para" and (turn := speaker_of(block.text)):
@@ -60,7 +61,7 @@ def _units(doc: Document) -> list[_Unit]:
             number = m.group(1) if (m := _PARA_NO.match(block.text)) else ""
             context = (section, speaker, state, number, block.kind == "footnote")
             units.extend(
-                _Unit(offset + s, offset + e, context) for s, e in sentence_spans(block.text)
+                _Unit(offset + s, offset + e, context, index) for s, e in sentence_spans(block.text)
             )
         offset += len(block.text) + 2
     return units
@@ -77,22 +78,45 @@ def _groups(units: list[_Unit]) -> list[list[_Unit]]:
 
 
 def _pack(group: list[_Unit]) -> list[list[_Unit]]:
-    """Greedily pack sentences into chunks, repeating one sentence between neighbours."""
+    """Pack sentences into chunks that keep paragraphs whole where they fit.
+
+    A chunk grows to TARGET_CHARS; it runs on to the end of its paragraph when the whole
+    paragraph fits in MAX_CHARS, and takes in a following paragraph only when it began at a
+    paragraph's start and that paragraph fits whole too. A paragraph too long for one chunk
+    is cut at sentences, neighbours sharing one short sentence; no sentence is shared
+    across paragraphs.
+    """
+    starts: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    for unit in group:
+        starts.setdefault(unit.block, unit.start)
+        ends[unit.block] = unit.end
     chunks: list[list[_Unit]] = []
     i = 0
     while i < len(group):
         current = [group[i]]
         j = i + 1
-        while j < len(group) and current[-1].end - current[0].start < TARGET_CHARS:
-            if group[j].end - current[0].start > MAX_CHARS:
+        while j < len(group) and group[j].end - current[0].start <= MAX_CHARS:
+            head, nxt = current[0], group[j]
+            full = current[-1].end - head.start >= TARGET_CHARS
+            fits = ends[nxt.block] - head.start <= MAX_CHARS
+            if nxt.block != current[-1].block:
+                if full or not fits or starts[head.block] != head.start:
+                    break
+            elif full and not fits:
                 break
-            current.append(group[j])
+            current.append(nxt)
             j += 1
         chunks.append(current)
         if j >= len(group):
             break
         overlap = current[-1]
-        i = j - 1 if len(current) > 1 and overlap.end - overlap.start < TARGET_CHARS // 2 else j
+        shared = (
+            group[j].block == overlap.block
+            and len(current) > 1
+            and overlap.end - overlap.start < TARGET_CHARS // 2
+        )
+        i = j - 1 if shared else j
     return chunks
 
 
