@@ -31,13 +31,12 @@ from bot.evaluation import first_hit
 from bot.squad import Question, first_right, read_set, write_collection
 from ingest.pipeline import Ingester
 from retrieval.answer import (
-    CLOSE,
-    CLOSE_TRANSLATED,
     DECISION,
     REFERENCE,
     SIGNAL_DEPTH,
     Decision,
     cite,
+    close_floor,
     decision_for,
     inputs,
     reader_for,
@@ -225,7 +224,7 @@ def report(rows: list[dict[str, Any]], prob: Callable[[dict[str, Any]], float]) 
         hit5 = sum(bool(r["rank"]) and r["rank"] <= 5 for r in pos)
         cited1 = sum(r["rank"] == 1 and a for r, a in zip(pos, answered, strict=True))
         line = sum(r["line_hit"] and a for r, a in zip(pos, answered, strict=True))
-        floor = CLOSE if lang == "zh" else CLOSE_TRANSLATED
+        floor = close_floor(lang != "zh")
         off_pos = sum(floor <= p < 0.5 for p in p_pos)
         off_neg = sum(floor <= p < 0.5 for p in p_neg)
         a = auc(p_pos, p_neg)

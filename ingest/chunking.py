@@ -94,10 +94,11 @@ def _pack(group: list[_Unit]) -> list[list[_Unit]]:
     chunks: list[list[_Unit]] = []
     i = 0
     while i < len(group):
-        current = [group[i]]
+        head = group[i]
+        current = [head]
         j = i + 1
-        while j < len(group) and group[j].end - current[0].start <= MAX_CHARS:
-            head, nxt = current[0], group[j]
+        while j < len(group) and group[j].end - head.start <= MAX_CHARS:
+            nxt = group[j]
             full = current[-1].end - head.start >= TARGET_CHARS
             fits = ends[nxt.block] - head.start <= MAX_CHARS
             if nxt.block != current[-1].block:

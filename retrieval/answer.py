@@ -203,9 +203,14 @@ def answerable(s: Signals) -> bool:
     return s.confidence >= THRESHOLD
 
 
+def close_floor(translated: bool) -> float:
+    """Return the confidence from which a declined question is offered its closest passages."""
+    return CLOSE_TRANSLATED if translated else CLOSE
+
+
 def close(s: Signals) -> bool:
     """Decide whether a declined question's best passages came close enough to offer them."""
-    return s.confidence >= (CLOSE_TRANSLATED if s.translated else CLOSE)
+    return s.confidence >= close_floor(s.translated)
 
 
 @dataclass(frozen=True, slots=True)
