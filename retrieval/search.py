@@ -236,7 +236,14 @@ class Searcher:
             r.rrf_k,
         )
         weights = self.lexical.weights(terms)
-        passages = self._passages(fused[: r.candidates], dense, sentences, lexical, weights)
+        head = fused[: r.candidates]
+        # a passage that BM25 or its sentences found but dense search did not is still scored
+        # by its own vector's similarity, not as if it had none
+        known_dense = {cid for cid, _ in dense}
+        similar = dict(dense) | self._similarity(
+            query, [cid for cid, _ in head if cid not in known_dense]
+        )
+        passages = self._passages(head, dense, similar, sentences, lexical, weights)
         top = fused[0][1] if fused else 1.0
         bonus = {s: r.prefer for s in prefer}
         passages = rerank(passages, top, r.rerank[lang], r.rerank_depth, bonus)
@@ -255,6 +262,19 @@ class Searcher:
         sims.sort(key=lambda hit: -hit[1])
         return dict(sims[: self.ranking.sentence_candidates])
 
+    def _similarity(self, query: np.ndarray, ids: list[str]) -> dict[str, float]:
+        """Return id -> the cosine similarity of the chunk's stored vector to the question."""
+        if not ids:
+            return {}
+        found = self.store.embeddings(ids)
+        if not found:
+            return {}
+        cids = list(found)
+        rows = np.asarray([found[c] for c in cids], dtype=np.float32)
+        norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
+        sims = rows @ query / np.maximum(norms, 1e-12)
+        return {cid: float(sim) for cid, sim in zip(cids, sims, strict=True)}
+
     def _lexical_hits(
         self,
         terms: Terms,
@@ -269,11 +289,14 @@ class Searcher:
         self,
         fused: list[tuple[str, float]],
         dense: list[tuple[str, float]],
+        similar: dict[str, float],
         sentences: dict[str, tuple[float, int]],
         lexical: list[tuple[str, float]],
         weights: Weights,
     ) -> list[Passage]:
-        dense_at = {cid: (rank, sim) for rank, (cid, sim) in enumerate(dense)}
+        """`dense` is dense search's ranking; `similar` the cosine similarity of every
+        passage whose vector could be read."""
+        dense_at = {cid: rank for rank, (cid, _) in enumerate(dense)}
         lexical_at = {cid: (rank, score) for rank, (cid, score) in enumerate(lexical)}
         chunks = self.lexical.chunks(cid for cid, _ in fused)
         out: list[Passage] = []
@@ -288,9 +311,9 @@ class Searcher:
                     chunk=chunks[cid],
                     chunk_id=cid,
                     score=score,
-                    dense=d[1] if d else 0.0,
+                    dense=similar.get(cid, 0.0),
                     lexical=lx[1] if lx else 0.0,
-                    dense_rank=d[0] if d else None,
+                    dense_rank=d,
                     sentence_dense=sentences[cid][0] if cid in sentences else 0.0,
                     lexical_rank=lx[0] if lx else None,
                     coverage=passage_coverage,

@@ -152,6 +152,21 @@ def _forget_open(path: str) -> None:
     SharedSystemClient._identifier_to_refcount.pop(path, None)
 
 
+def _vectors(col: Any, ids: list[str]) -> dict[str, list[float]]:
+    """Return id -> stored vector for those of `ids` this process's store can read."""
+    try:
+        got = col.get(ids=ids, include=["embeddings"])
+    except Exception as e:
+        # Chunks another process added after this one opened the store: in its metadata,
+        # not yet in the vector segment this process loaded (see `_forget_open`).
+        if "finding id" not in str(e):
+            raise
+        if len(ids) == 1:
+            return {}
+        return {cid: vec for one in ids for cid, vec in _vectors(col, [one]).items()}
+    return dict(zip(got["ids"], np.asarray(got["embeddings"]).tolist(), strict=True))
+
+
 class Store:
     """A Chroma collection of chunks, embedded or on a Chroma server.
 
@@ -298,8 +313,7 @@ class Store:
         found: dict[str, list[float]] = {}
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
-            got = col.get(ids=list(ids[i : i + batch]), include=["embeddings"])
-            found.update(zip(got["ids"], np.asarray(got["embeddings"]).tolist(), strict=True))
+            found.update(_vectors(col, list(ids[i : i + batch])))
         return found
 
     @_reachable

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.evaluation import conversation_summary, evaluate, load_items, run_conversations
@@ -109,3 +110,19 @@ def test_a_close_decline_shows_the_closest_passages_as_such(real_index: Settings
     head, _, rest = text.stdout.partition("\n\n")
     assert "文档中没有找到" in head or "do not answer" in head
     assert rest.startswith(("最接近的段落", "Closest passages")) and "[1] " in rest
+
+
+def test_every_passage_is_scored_by_its_own_vector_not_only_dense_hits(
+    real_index: Settings,
+) -> None:
+    """A passage found by BM25 alone still carries its cosine similarity to the question."""
+    qa = QA(real_index)
+    question = "按爱尔兰的说法，裁谈会在哪几年设立过专设委员会？"
+    found = qa.retrieve(question)
+    stored = qa.searcher.store.embeddings([p.chunk_id for p in found.passages])
+    for p in found.passages:
+        vector = np.asarray(stored[p.chunk_id])
+        cosine = float(vector @ found.query / np.linalg.norm(vector) / np.linalg.norm(found.query))
+        assert p.dense == pytest.approx(cosine, abs=1e-4)
+    assert any(p.dense_rank is None and p.dense > 0 for p in found.passages)
+    assert "1993年和1998年建立了专设委员会" in squash(found.passages[0].chunk.text)

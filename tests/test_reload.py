@@ -4,6 +4,7 @@ import threading
 
 from retrieval.qa import QA
 from retrieval.settings import Settings
+from retrieval.store import Store
 from tests.conftest import run_citeqa, settings_env
 
 NEW = "南极条约协商国会议讨论了冰川保护。企鹅栖息地受到严格保护。"
@@ -52,3 +53,17 @@ def test_answers_during_a_reload_come_from_one_generation(hashed: Settings) -> N
     asker.join(60)
     assert not errors
     assert any("南极" in c.text for c in qa.ask("南极条约协商国会议讨论了什么？").citations)
+
+
+def test_a_store_opened_before_another_ingest_reads_the_vectors_it_can(hashed: Settings) -> None:
+    """Chroma in this process has not loaded the vectors another process added: reading them
+    skips those instead of failing the question."""
+    store = Store(hashed)
+    old = list(store.ids())
+    assert len(store.embeddings(old[:5])) == 5
+    (hashed.data_dir / "antarctica.md").write_text(f"# 南极\n\n{NEW}\n", "utf-8")
+    _ingest(hashed)
+    new = [cid for cid in Store(hashed, fresh=True).ids() if cid not in set(old)]
+    assert new
+    got = store.embeddings(old[:5] + new)
+    assert set(old[:5]) <= set(got) <= set(old[:5] + new)
