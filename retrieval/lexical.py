@@ -42,6 +42,7 @@ from retrieval.lexical_db import (
     spread,
 )
 from retrieval.postings import write
+from retrieval.text import Language, language
 from retrieval.types import Chunk
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
 # question; the dictionary's translations for an English question against Chinese text).
 Terms = list[frozenset[str]]
 T = TypeVar("T")
+_LANGUAGE_SAMPLE = 40  # a document's first chunks, read to tell its language
 _CACHED = 20_000  # chunks kept decoded; the cache starts afresh beyond that
 # Chunks added per transaction by a large sync or ingest: bounds memory (each carries its
 # sentence vectors) while rewriting the common posting lists only a few times.
@@ -84,6 +86,7 @@ class LexicalIndex:
         self._chunks: dict[str, Chunk] = {}
         self._sentence_tokens: dict[str, list[frozenset[str]]] = {}
         self._chunk_tokens: dict[str, frozenset[str]] = {}
+        self._languages: dict[str, Language] = {}
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -177,7 +180,7 @@ class LexicalIndex:
         return {cid: self._chunks[cid] for cid in order if cid in self._chunks}
 
     def _forget(self) -> None:
-        for cache in (self._chunks, self._sentence_tokens, self._chunk_tokens):
+        for cache in (self._chunks, self._sentence_tokens, self._chunk_tokens, self._languages):
             cache.clear()
 
     def vectors(self, ids: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
@@ -191,6 +194,17 @@ class LexicalIndex:
                 rows = np.frombuffer(blob, dtype=np.float16).reshape(-1, dimension)
                 found[cid] = rows.astype(np.float32)
         return found
+
+    def language(self, source: str) -> Language:
+        """Return the language of a document, that of its first chunks' text."""
+        if source not in self._languages:
+            with self._read() as db:
+                rows = db.execute(
+                    "SELECT chunk FROM chunks WHERE source = ? ORDER BY start LIMIT ?",
+                    (source, _LANGUAGE_SAMPLE),
+                ).fetchall()
+            self._languages[source] = language(" ".join(json.loads(r[0])["text"] for r in rows))
+        return self._languages[source]
 
     def chunk(self, cid: str) -> Chunk | None:
         """Return one chunk by id, or None."""

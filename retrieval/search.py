@@ -319,6 +319,7 @@ class Searcher:
                     coverage=passage_coverage,
                     sentence_coverage=sentence_coverage,
                     missing=self.lexical.missing(cid, weights),
+                    language=self.lexical.language(chunks[cid].source),
                 )
             )
         return out

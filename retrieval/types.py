@@ -62,6 +62,9 @@ class Passage:
     sentence_coverage: tuple[float, ...] = ()
     # The largest share of the question held by a term the passage lacks.
     missing: float = 0.0
+    # The language of the passage's document (not of the passage: an English footnote of a
+    # Chinese document is in a Chinese document).
+    language: Language = "zh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,9 @@ class Signals:
     agreement: bool  # a top passage is among the first five of both dense and BM25
     translated: bool  # the question's terms came through the bilingual dictionary
     confidence: float  # probability that the collection answers the question
+    # the best sentence (`sentence_top`'s) is in a document in another language than the
+    # question's: cross-lingual similarities run lower
+    crosslingual: bool = False
     # the reader's score of the best sentence of the top passages (None: no reader ran)
     reader: float | None = None
     # each decision input's contribution to the log-odds of `confidence`

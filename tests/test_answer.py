@@ -1,6 +1,7 @@
 """The answer-or-decline decision and the answer line, on hand-made passages."""
 
 import math
+from dataclasses import replace
 from unittest.mock import patch
 
 from retrieval.answer import (
@@ -155,3 +156,23 @@ def test_a_sentence_pointing_back_brings_its_antecedent() -> None:
     p = _passage(text, sentence_coverage=(0.0, 0.8), coverage=0.8)
     line, _, _ = cite("什么设备用于治疗一氧化碳中毒？", Retrieval([p]), 5)
     assert line == text
+
+
+def test_a_question_is_crosslingual_by_its_best_passage_s_document() -> None:
+    zh = _passage("会议原定于2012年举行。", 0, sentence_dense=0.80)
+    en = _passage("The conference was planned for 2012.", 1, sentence_dense=0.85, language="en")
+    # English over an English document: the similarity needs no cross-lingual allowance
+    assert not signals(Retrieval([zh, en]), True).crosslingual
+    assert signals(Retrieval([zh]), True).crosslingual
+    assert signals(Retrieval([en]), False).crosslingual
+    assert not signals(Retrieval([zh]), False).crosslingual
+
+
+def test_a_footnote_s_similarity_does_not_count_as_evidence() -> None:
+    body = _passage("会议原定于2012年举行。", 0, sentence_dense=0.80)
+    note = replace(
+        _passage("Kaye, A Reset for Regional Arms Control?", 1, sentence_dense=0.95),
+        chunk=Chunk("doc1.md", "Doc 1", "Kaye, A Reset?", 0, 14, footnote=True),
+    )
+    assert signals(Retrieval([note, body]), True).sentence_top == 0.80
+    assert signals(Retrieval([note]), True).sentence_top == 0.95  # nothing else to read

@@ -223,3 +223,15 @@ def test_an_index_of_an_earlier_layout_is_refused_then_rebuilt(hashed: Settings)
     report = Ingester(hashed, progress=False).run()
     assert report.rebuilt and report.embedded == report.total_chunks
     assert QA(hashed).retrieve("消极安全保证").passages
+
+
+def test_each_document_has_its_language(hashed: Settings) -> None:
+    text = "The Antarctic Treaty consultative meeting discussed glaciers. Penguins are protected."
+    (hashed.data_dir / "antarctica.md").write_text(f"# Antarctica\n\n{text}\n", "utf-8")
+    Ingester(hashed, progress=False).run()
+    qa = QA(hashed)
+    assert qa.searcher.lexical.language("antarctica.md") == "en"
+    assert {qa.searcher.lexical.language(s) for s in qa.sources if s != "antarctica.md"} == {"zh"}
+    found = qa.retrieve("What did the Antarctic Treaty meeting discuss about penguins?")
+    assert {p.language for p in found.passages if p.chunk.source == "antarctica.md"} == {"en"}
+    assert {p.language for p in found.passages if p.chunk.source != "antarctica.md"} <= {"zh"}
