@@ -260,6 +260,8 @@ class Line:
 
 
 LINE = Line()
+LEAD_IN_CHARS = 40  # a sentence shorter than this leads in to the next (see `_line`)
+LINE_CHARS = 220  # an answer line runs on to the next sentence only within this length
 
 
 def best_sentences(
@@ -283,13 +285,27 @@ def best_sentences(
 
 
 def _line(text: str, span: tuple[int, int]) -> str:
-    """Return the answer line for a sentence span of `text`, with its antecedent if needed: a
-    sentence that points back does not stand alone, so the line starts one sentence earlier,
-    where what it points to is named."""
+    """Return the answer line for a sentence span of `text`, with its antecedent and its
+    sequel where needed.
+
+    A sentence that points back does not stand alone, so the line starts one sentence earlier,
+    where what it points to is named. A sentence that leads in (short, or ending in a colon)
+    or that the next sentence points back to is continued there: the answer is often in the
+    sentence after the one that names the question's subject ("X 是通过两步反应制备的。第一步，…").
+    The sequel joins only within the paragraph and `LINE_CHARS`.
+    """
     start, end = span
+    spans = sentence_spans(text)
     if POINTS_BACK.match(text[start:end]):
-        before = [s for s, e in sentence_spans(text) if e <= start]
+        before = [s for s, e in spans if e <= start]
         start = before[-1] if before else start
+    after = next(((s, e) for s, e in spans if s >= end), None)
+    if after is None or "\n\n" in text[end : after[0]] or after[1] - start > LINE_CHARS:
+        return text[start:end]
+    sentence = text[span[0] : span[1]].rstrip()
+    leads_in = len(sentence) < LEAD_IN_CHARS or sentence.endswith(("：", ":"))
+    if leads_in or POINTS_BACK.match(text[after[0] : after[1]]):
+        end = after[1]
     return text[start:end]
 
 

@@ -158,6 +158,22 @@ def test_a_sentence_pointing_back_brings_its_antecedent() -> None:
     assert line == text
 
 
+def test_a_sentence_that_leads_in_runs_on_into_the_next() -> None:
+    steps = "第一步，烯丙基氯与次氯酸发生氢氯化反应，得到两个混合的醇，第二步，将混合醇与碱反应生成环氧化物。"
+    lead = "环氧氯丙烷是通过两步反应制备的。"
+    p = _passage(lead + steps, sentence_coverage=(0.9, 0.1), coverage=0.9)
+    assert cite("环氧氯丙烷是怎样制备的？", Retrieval([p]), 5)[0] == lead + steps  # short
+    told = "The zone was proposed by Egypt and Iran in 1974 at the General Assembly."
+    it = " It was extended in 1990 to all weapons of mass destruction."
+    p = _passage(told + it, sentence_coverage=(0.9, 0.1), coverage=0.9)
+    assert cite("Who proposed the zone?", Retrieval([p]), 5)[0] == told + it  # points back
+    other = " The Conference on Disarmament meets in Geneva every year."
+    p = _passage(told + other, sentence_coverage=(0.9, 0.1), coverage=0.9)
+    assert cite("Who proposed the zone?", Retrieval([p]), 5)[0] == told  # stands alone
+    p = _passage(lead + "\n\n" + steps, sentence_coverage=(0.9, 0.1), coverage=0.9)
+    assert cite("环氧氯丙烷是怎样制备的？", Retrieval([p]), 5)[0] == lead  # another paragraph
+
+
 def test_a_question_is_crosslingual_by_its_best_passage_s_document() -> None:
     zh = _passage("会议原定于2012年举行。", 0, sentence_dense=0.80)
     en = _passage("The conference was planned for 2012.", 1, sentence_dense=0.85, language="en")
