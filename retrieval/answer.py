@@ -149,10 +149,9 @@ def inputs(s: Signals, baseline: Baseline | None = None) -> dict[str, float]:
     )
 
 
-def _crosslingual(top: Sequence[Passage], translated: bool) -> bool:
+def _crosslingual(best: Passage | None, translated: bool) -> bool:
     """Return True when the passage with the best sentence is of a document in another
     language than the question's (the question's alone decides when there is none)."""
-    best = max(top, key=lambda p: p.sentence_dense, default=None)
     if best is None:
         return translated
     return best.language != ("en" if translated else "zh")
@@ -185,7 +184,8 @@ def signals(
     dense_top = max((p.dense for p in top), default=0.0)
     # footnotes cite sources: a title that shares the question's words answers nothing
     body = [p for p in top if not p.chunk.footnote] or top
-    sentence_top = max((p.sentence_dense for p in body), default=0.0)
+    best_sentence = max(body, key=lambda p: p.sentence_dense, default=None)
+    sentence_top = best_sentence.sentence_dense if best_sentence else 0.0
     agreement = any(
         p.dense_rank is not None
         and p.dense_rank < 5
@@ -214,7 +214,7 @@ def signals(
         translated=translated,
         confidence=0.0,
         reader=best_read,
-        crosslingual=_crosslingual(body, translated),
+        crosslingual=_crosslingual(best_sentence, translated),
     )
     decide = decision or DECISION
     given = inputs(raw, baseline)

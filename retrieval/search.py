@@ -239,10 +239,8 @@ class Searcher:
         head = fused[: r.candidates]
         # a passage that BM25 or its sentences found but dense search did not is still scored
         # by its own vector's similarity, not as if it had none
-        known_dense = {cid for cid, _ in dense}
-        similar = dict(dense) | self._similarity(
-            query, [cid for cid, _ in head if cid not in known_dense]
-        )
+        similar = dict(dense)
+        similar |= self._similarity(query, [cid for cid, _ in head if cid not in similar])
         passages = self._passages(head, dense, similar, sentences, lexical, weights)
         top = fused[0][1] if fused else 1.0
         bonus = {s: r.prefer for s in prefer}
@@ -263,17 +261,10 @@ class Searcher:
         return dict(sims[: self.ranking.sentence_candidates])
 
     def _similarity(self, query: np.ndarray, ids: list[str]) -> dict[str, float]:
-        """Return id -> the cosine similarity of the chunk's stored vector to the question."""
-        if not ids:
-            return {}
-        found = self.store.embeddings(ids)
-        if not found:
-            return {}
-        cids = list(found)
-        rows = np.asarray([found[c] for c in cids], dtype=np.float32)
-        norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
-        sims = rows @ query / np.maximum(norms, 1e-12)
-        return {cid: float(sim) for cid, sim in zip(cids, sims, strict=True)}
+        """Return id -> the cosine similarity of the chunk's stored vector to the question
+        (every embedder's vectors are unit length, as in `_sentence_hits`)."""
+        found = self.store.embeddings(ids) if ids else {}
+        return {cid: float(np.asarray(v, dtype=np.float32) @ query) for cid, v in found.items()}
 
     def _lexical_hits(
         self,
