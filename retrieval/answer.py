@@ -10,7 +10,7 @@ from retrieval.question import kind, offers
 from retrieval.reader import Reader, Reading, best
 from retrieval.reader import load as load_reader
 from retrieval.text import POINTS_BACK, Language, sentence_spans
-from retrieval.types import Answer, Citation, Passage, Retrieval, Signals
+from retrieval.types import Answer, Citation, Held, Passage, Retrieval, Signals
 
 SIGNAL_DEPTH = 3
 # Answer at this confidence; a decline that reaches `CLOSE` offers its closest passages (not
@@ -244,14 +244,16 @@ def close(s: Signals) -> bool:
 class Line:
     """How the answer line and the marked sentences are chosen.
 
-    A sentence scores its term coverage, plus `dense` times its similarity to the question,
-    plus `kind` when it offers the kind of answer asked for (a person for "who", a date for
-    "when", ...); a passage's sentences lose `rank_discount` per rank below the first. The
-    line comes from the first `depth` passages; sentences within `marked` of a passage's best
-    are marked, at most `marks` of them.
+    A sentence scores its term coverage, plus `focus` times its coverage of the question's
+    terms weighed by how few of the candidate sentences hold them (see `Focus`), plus `dense`
+    times its similarity to the question, plus `kind` when it offers the kind of answer asked
+    for (a person for "who", a date for "when", ...); a passage's sentences lose
+    `rank_discount` per rank below the first. The line comes from the first `depth` passages;
+    sentences within `marked` of a passage's best are marked, at most `marks` of them.
     """
 
     dense: float = 1.0
+    focus: float = 1.0
     kind: float = 0.3
     rank_discount: float = 0.15
     depth: int = SIGNAL_DEPTH
@@ -264,20 +266,57 @@ LEAD_IN_CHARS = 40  # a sentence shorter than this leads in to the next (see `_l
 LINE_CHARS = 220  # an answer line runs on to the next sentence only within this length
 
 
+@dataclass(frozen=True, slots=True)
+class Focus:
+    """How many of the candidate sentences (those of the first passages) hold each of the
+    question's terms.
+
+    The terms that many of them hold name the question's subject ("嘉兴南站" in
+    "嘉兴南站有几条线？", where every passage is about that station); the rare ones ("线") what
+    is asked about it.
+    The sentence that holds what is asked answers, not the one that names the subject best.
+    """
+
+    holding: Mapping[int, int]
+    sentences: int
+
+    @classmethod
+    def of(cls, passages: Sequence[Passage]) -> "Focus":
+        holding: dict[int, int] = {}
+        for p in passages:
+            for held in p.sentence_terms:
+                for term, _ in held:
+                    holding[term] = holding.get(term, 0) + 1
+        return cls(holding, sum(len(p.sentence_terms) for p in passages))
+
+    def share(self, held: Held) -> float:
+        """Return a sentence's share of the question, each term weighed by its rarity among
+        the candidates (1 for a term only this sentence holds, 0 for one they all hold)."""
+        scale = math.log(self.sentences + 1)
+        return sum(
+            w * math.log((self.sentences + 1) / self.holding.get(t, 1)) / scale for t, w in held
+        )
+
+
 def best_sentences(
     passage: Passage,
     similarity: Sequence[float] | None = None,
     question: str = "",
     line: Line = LINE,
+    focus: Focus | None = None,
 ) -> list[tuple[tuple[int, int], float]]:
-    """Return the passage's sentence spans with how well each answers the question, best first."""
+    """Return the passage's sentence spans with how well each answers the question, best first
+    (`focus`: the candidates' term counts; None: the passage's own)."""
     text = passage.chunk.text
     wanted = kind(question)
+    focus = focus or Focus.of([passage])
+    terms = passage.sentence_terms or ((),) * len(passage.sentence_coverage)
     scored = []
-    for i, (span, cov) in enumerate(
-        zip(sentence_spans(text), passage.sentence_coverage, strict=True)
+    for i, (span, cov, held) in enumerate(
+        zip(sentence_spans(text), passage.sentence_coverage, terms, strict=True)
     ):
-        score = cov + (line.dense * similarity[i] if similarity is not None else 0.0)
+        score = cov + line.focus * focus.share(held)
+        score += line.dense * similarity[i] if similarity is not None else 0.0
         if wanted and offers(wanted, text[span[0] : span[1]], question):
             score += line.kind
         scored.append((span, score))
@@ -345,8 +384,9 @@ def cite(
     the reader's score of the answer line's sentence (None: not read)."""
     citations: list[Citation] = []
     chosen: tuple[float, str, float | None] = (-math.inf, "", None)
+    focus = Focus.of(found.passages[: line.depth])
     for n, p in enumerate(found.passages[:k], start=1):
-        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question, line)
+        ranked = best_sentences(p, (similarity or {}).get(p.chunk_id), question, line, focus)
         top_score = ranked[0][1] if ranked else 0.0
         near = (span for span, sc in ranked if sc > 0 and sc >= line.marked * top_score)
         marks = tuple(sorted(near))[: line.marks]

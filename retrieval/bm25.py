@@ -38,12 +38,17 @@ class Weights:
 
     def share(self, found: frozenset[str]) -> float:
         """Return the share of the question that a set of tokens holds."""
+        return sum(self.held(found).values())
+
+    def held(self, found: frozenset[str]) -> dict[int, float]:
+        """Return the question's terms that a set of tokens holds: term index -> the share
+        its best alternative found earns."""
         best: dict[int, float] = {}
         for token in found.intersection(self.by_token):
             for term, w in self.by_token[token]:
                 if w > best.get(term, 0.0):
                     best[term] = w
-        return sum(best.values())
+        return best
 
     def missing(self, whole: frozenset[str]) -> float:
         """Return the largest share of the question held by a term `whole` lacks."""

@@ -43,7 +43,7 @@ from retrieval.lexical_db import (
 )
 from retrieval.postings import write
 from retrieval.text import Language, language
-from retrieval.types import Chunk
+from retrieval.types import Chunk, Held
 
 __all__ = [
     "DATABASE",
@@ -320,11 +320,14 @@ class LexicalIndex:
                 [{alt: idf(self._doc_frequency(db, alt), self._n) for alt in t} for t in terms]
             )
 
-    def coverage(self, cid: str, weights: Weights) -> tuple[float, tuple[float, ...]]:
-        """Return how much of the question (see `weights`) the chunk and each sentence hold."""
+    def coverage(self, cid: str, weights: Weights) -> tuple[float, tuple[Held, ...]]:
+        """Return how much of the question (see `weights`) the chunk holds, and which of its
+        terms each sentence holds (term index, share), in term order."""
         sentences = self.sentence_tokens(cid)
         whole = self.chunk_tokens(cid)
-        return weights.share(whole), tuple(weights.share(s) for s in sentences)
+        return weights.share(whole), tuple(
+            tuple(sorted(weights.held(s).items())) for s in sentences
+        )
 
     def chunk_tokens(self, cid: str) -> frozenset[str]:
         """Return the token set of a whole chunk (cached)."""

@@ -296,7 +296,7 @@ class Searcher:
                 continue
             d = dense_at.get(cid)
             lx = lexical_at.get(cid)
-            passage_coverage, sentence_coverage = self.lexical.coverage(cid, weights)
+            passage_coverage, sentence_terms = self.lexical.coverage(cid, weights)
             out.append(
                 Passage(
                     chunk=chunks[cid],
@@ -308,7 +308,8 @@ class Searcher:
                     sentence_dense=sentences[cid][0] if cid in sentences else 0.0,
                     lexical_rank=lx[0] if lx else None,
                     coverage=passage_coverage,
-                    sentence_coverage=sentence_coverage,
+                    sentence_coverage=tuple(sum(w for _, w in h) for h in sentence_terms),
+                    sentence_terms=sentence_terms,
                     missing=self.lexical.missing(cid, weights),
                     language=self.lexical.language(chunks[cid].source),
                 )

@@ -43,6 +43,10 @@ class Chunk:
         return " · ".join(parts)
 
 
+# the question's terms a sentence holds: (term index, the share of the question it earns)
+Held = tuple[tuple[int, float], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Passage:
     """A retrieved chunk with the scores that ranked it."""
@@ -60,6 +64,8 @@ class Passage:
     # sentences (in `sentence_spans` order).
     coverage: float = 0.0
     sentence_coverage: tuple[float, ...] = ()
+    # which of the question's terms each sentence holds (`sentence_coverage` is their sum)
+    sentence_terms: tuple[Held, ...] = ()
     # The largest share of the question held by a term the passage lacks.
     missing: float = 0.0
     # The language of the passage's document (not of the passage: an English footnote of a

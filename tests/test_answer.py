@@ -9,6 +9,7 @@ from retrieval.answer import (
     DECISION,
     REFERENCE,
     Decision,
+    Focus,
     best_sentences,
     cite,
     compose,
@@ -149,6 +150,28 @@ def test_answer_line_prefers_a_sentence_offering_what_was_asked() -> None:
     assert (
         _text(p, best_sentences(p, None, "谁主持了会议？")) == "会议讨论了核裁军问题。"
     )  # no name: a tie
+
+
+def test_the_line_holds_what_is_asked_not_the_subject_every_passage_names() -> None:
+    # term 0 ("嘉兴南站") is the subject: every candidate names it; term 1 ("设施") only one.
+    # Each sentence holds half the question, so coverage alone cannot choose.
+    station = _passage(
+        "嘉兴南站是沪昆客运专线的中间站。站内设施包括站房、雨棚和地下通道。",
+        sentence_coverage=(0.5, 0.5),
+        sentence_terms=(((0, 0.5),), ((1, 0.5),)),
+    )
+    others = [
+        _passage(text, n, sentence_coverage=(0.5,), sentence_terms=(((0, 0.5),),))
+        for n, text in enumerate(("嘉兴南站位于嘉兴市南湖区。", "嘉兴南站于2010年启用。"), 1)
+    ]
+    question = "嘉兴南站的站内设施"
+    line, _, _ = cite(question, Retrieval([station, *others]), 5)
+    assert line == "站内设施包括站房、雨棚和地下通道。"
+    alone = Focus.of([station])  # one passage: each term is held by one of its two sentences
+    assert alone.share(((0, 0.5),)) == alone.share(((1, 0.5),)) > 0.0
+    focus = Focus.of([station, *others])
+    assert focus.share(((1, 0.5),)) == 0.5  # held by one candidate alone: its full share
+    assert focus.share(((0, 0.5),)) < 0.25  # held by three of four
 
 
 def test_a_sentence_pointing_back_brings_its_antecedent() -> None:
