@@ -20,7 +20,10 @@ _CN_RUN = re.compile(r"[〇零一二三四五六七八九]{2,}(?=年)")  # 二�
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,80})[”\"」』》]")
-_ENGLISH_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'\-]+(?:\s+[A-Z][a-zA-Z'\-]+)*")
+# a capitalised word not opening an English sentence, next to Chinese text too ("签署Eutelsat")
+_ENGLISH_NAME = re.compile(
+    r"(?<![.!?]\s)(?<!^)(?<![A-Za-z'\-])[A-Z][a-zA-Z'\-]+(?:\s+[A-Z][a-zA-Z'\-]+)*"
+)
 _CHINESE_NAME_TAGS = ("nr", "ns", "nt", "nz")
 MONTHS = {
     m: n
