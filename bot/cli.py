@@ -11,12 +11,13 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 from pydantic import ValidationError
 
-from bot.render import citation_score, signals_text
-from bot.terminal import answer_text, closest_text, not_found
+from bot.render import citation_score, signals_text, written_text
+from bot.terminal import Draft, answer_text, closest_text, not_found
+from bot.words import say
 from retrieval.errors import CiteqaError
 from retrieval.settings import Settings, bad_setting
 from retrieval.text import clamp
-from retrieval.types import Answer, Citation
+from retrieval.types import Answer, Citation, Written
 
 if TYPE_CHECKING:  # the core loads models: imported when a command needs it
     from retrieval.conversation import Conversation
@@ -43,6 +44,16 @@ def _citations_json(citations: list[Citation]) -> list[dict[str, Any]]:
     ]
 
 
+def written_json(written: Written | None) -> dict[str, Any] | None:
+    """Return the --json shape of a written answer (None: no chat model writes)."""
+    if written is None:
+        return None
+    shape = dataclasses.asdict(written)
+    for sentence in shape["sentences"]:
+        sentence["cites"] = list(sentence["cites"])
+    return shape | {"corrected": written.corrected}
+
+
 def answer_json(answer: Answer) -> dict[str, Any]:
     """Return the documented --json shape of an answer."""
     return {
@@ -54,6 +65,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "closest": _citations_json(answer.closest),
         "signals": dataclasses.asdict(answer.signals) if answer.signals else None,
         "timings_ms": answer.timings_ms,
+        "written": written_json(answer.written),
     }
 
 
@@ -73,6 +85,20 @@ def _print_answer(qa: "QA", answer: Answer) -> None:
             click.echo("\n" + closest_text(answer, _emphasis))
     else:
         click.echo(answer_text(answer, _emphasis))
+
+
+def _write(qa: "QA", answer: Answer, stream: bool) -> Answer:
+    """Return the answer with the chat model's checked text, when one writes; on a terminal
+    the draft streams in, dimmed, and is wiped before the checked answer is printed."""
+    if qa.writer is None or answer.abstained:
+        return answer
+    if not (stream and sys.stdout.isatty()):
+        return qa.write(answer)
+    draft = Draft(sys.stdout, say("writing", answer.language))
+    try:
+        return qa.write(answer, draft)
+    finally:
+        draft.erase()
 
 
 class Context:
@@ -157,7 +183,7 @@ def ask(
             if question == "-" and not line.strip():
                 continue
             try:
-                answer = qa.ask(line, top_k, source, speaker)
+                answer = _write(qa, qa.ask(line, top_k, source, speaker), not as_json)
             except CiteqaError as e:
                 if not as_json or question != "-":
                     raise
@@ -172,6 +198,8 @@ def ask(
                     click.echo("\n" + signals_text(answer.signals, answer.abstained, answer.reader))
                     for c in answer.citations or answer.closest:
                         click.echo(f"[{c.n}] {c.source} {c.start}-{c.end} {citation_score(c)}")
+                    if answer.written:
+                        click.echo("\n" + written_text(answer.written))
     except CiteqaError as e:
         raise click.ClickException(str(e)) from e
     if failed:
@@ -226,7 +254,7 @@ def chat(obj: Context, as_json: bool) -> None:
             click.echo("New conversation.\n")
             continue
         try:
-            answer = qa.ask(question, history=conversation.history())
+            answer = _write(qa, qa.ask(question, history=conversation.history()), True)
         except CiteqaError as e:
             click.echo(f"{e}\n")
             continue
@@ -240,7 +268,7 @@ def chat(obj: Context, as_json: bool) -> None:
 def _chat_turn(qa: "QA", conversation: "Conversation", line: str) -> dict[str, Any]:
     """Answer one line of `chat --json` and remember it; an error is reported in the line."""
     try:
-        answer = qa.ask(line, history=conversation.history())
+        answer = qa.write(qa.ask(line, history=conversation.history()))
     except CiteqaError as e:
         return error_json(line, e)
     conversation.add(answer)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bot.words import SENTENCE_GAP, say
 from retrieval.text import Language, sentence_spans
-from retrieval.types import Answer, Chunk, Citation, Signals
+from retrieval.types import Answer, Chunk, Citation, Signals, Written
 
 EXCERPT_CHARS = 320
 
@@ -61,8 +61,23 @@ def excerpt(citation: Citation, budget: int = EXCERPT_CHARS) -> Block:
 
 
 def answer_line(answer: Answer) -> Block:
-    """Return the labelled answer line."""
-    return [Run(say("answer", answer.language), "b"), Run(answer.answer)]
+    """Return the labelled answer line: the chat model's checked answer when one was
+    written, else the extractive answer line."""
+    written = answer.written
+    shown = written.text if written and written.text else answer.answer
+    return [Run(say("answer", answer.language), "b"), Run(shown)]
+
+
+def written_text(written: Written) -> str:
+    """Return, for /why, what the chat model wrote: each sentence kept (✓) or dropped (✗),
+    with why, and the time it took."""
+    lines = [f"written by {written.model or 'the chat model'} in {written.ms:.0f} ms"]
+    if written.note:
+        lines.append(written.note)
+    for s in written.sentences:
+        mark = "✓" if s.verified else "✗"
+        lines.append(f"{mark} {s.text}" + (f" ({s.why})" if s.why else ""))
+    return "\n".join(lines)
 
 
 def citation_title(citation: Citation) -> Run:

@@ -30,6 +30,7 @@ from bot.render import (
     Run,
     citation_score,
     signals_text,
+    written_text,
 )
 from bot.telegram_replies import answer, expired, show_closest, show_more, show_passage
 from bot.telegram_state import (
@@ -145,6 +146,8 @@ async def why(update: Update, context: Context) -> None:
     for c in last.citations or last.closest:
         runs += [Run(f"\n[{c.n}] "), Run(f"{c.source} {c.start}-{c.end}", "code")]
         runs.append(Run(f" {citation_score(c)}"))
+    if last.written is not None:
+        runs.append(Run(f"\n{written_text(last.written)}"))
     runs.append(Run(f"\n{last.timings_ms.get('total', 0.0):.1f} ms", "i"))
     await send(message_of(update), [runs])
 

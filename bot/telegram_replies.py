@@ -2,9 +2,11 @@
 
 import asyncio
 import dataclasses
+import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
+from telegram.error import TelegramError
 
 from bot.buttons import Asked, ClosestButton, MoreButton, PassageButton
 from bot.render import (
@@ -30,8 +32,12 @@ from bot.telegram_state import (
 )
 from bot.words import say
 from retrieval.errors import BadQuestion
-from retrieval.text import Language, sentence_spans
+from retrieval.text import Language, clamp, sentence_spans
 from retrieval.types import Answer
+
+logger = logging.getLogger(__name__)
+DRAFT_EVERY = 1.0  # seconds between edits of a streaming draft (Telegram allows ~1 a second)
+DRAFT_CHARS = 3500  # of a draft shown: well under a message's 4096 with the label
 
 
 async def show_passage(update: Update, context: Context) -> None:
@@ -135,6 +141,9 @@ async def answer(
     except BadQuestion as e:
         await message.reply_text(str(e))
         return
+    draft = None
+    if offset == 0 and qa.writer is not None and not answer.abstained:
+        answer, draft = await _written(message, context, answer, lang)
     if offset == 0:
         state.last = answer
         conversation.add(answer)
@@ -149,7 +158,7 @@ async def answer(
                 say("show_closest", lang) + " ▸", callback_data=ClosestButton(key).data()
             )
             offer = InlineKeyboardMarkup([[button]])
-        await send(message, [*searched, decline_block(lang, titles_of(context))], offer)
+        await send(message, [*searched, decline_block(lang, titles_of(context))], offer, draft)
         return
     page = dataclasses.replace(answer, citations=answer.citations[offset:], language=lang)
     if not page.citations:
@@ -159,7 +168,39 @@ async def answer(
     more = None
     if len(answer.citations) == k:
         more = MoreButton(context.bot_data.questions.remember(asked), k)
-    await send(message, [*searched, *blocks], keyboard(page, more, lang))
+    await send(message, [*searched, *blocks], keyboard(page, more, lang), draft)
+
+
+async def _written(
+    message: Message, context: Context, answer: Answer, lang: Language
+) -> tuple[Answer, Message | None]:
+    """Have the chat model write the answer, off the event loop, showing its draft as it
+    streams: one message, edited at most every `DRAFT_EVERY` seconds, "typing…" renewed
+    while nothing is shown. Return the checked answer and the draft message (the reply
+    replaces it), if one was sent."""
+    latest = [""]
+    writing = asyncio.ensure_future(
+        asyncio.to_thread(
+            context.bot_data.qa.write, answer, lambda text: latest.__setitem__(0, text)
+        )
+    )
+    draft: Message | None = None
+    shown = ""
+    while not (await asyncio.wait({writing}, timeout=DRAFT_EVERY))[0]:
+        text = latest[0]
+        try:
+            if not text:
+                await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
+            elif text != shown:
+                body = say("writing", lang) + clamp(text, DRAFT_CHARS)
+                if draft is None:
+                    draft = await message.reply_text(body, do_quote=True)
+                else:
+                    await draft.edit_text(body)
+                shown = text
+        except TelegramError as e:  # the draft is a courtesy: the checked reply still comes
+            logger.warning("could not show the draft: %s", e)
+    return writing.result(), draft
 
 
 def keyboard(answer: Answer, more: MoreButton | None, lang: Language) -> InlineKeyboardMarkup:

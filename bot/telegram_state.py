@@ -107,16 +107,21 @@ def title_runs(context: Context) -> list[Run]:
 
 
 async def send(
-    message: Message | None, blocks: list[Block], markup: InlineKeyboardMarkup | None = None
+    message: Message | None,
+    blocks: list[Block],
+    markup: InlineKeyboardMarkup | None = None,
+    replace: Message | None = None,
 ) -> None:
-    """Send blocks as HTML messages under the limit; the last one carries the buttons."""
+    """Send blocks as HTML messages under the limit; the last one carries the buttons. With
+    `replace` (a draft the bot sent), the first part is edited into it instead."""
     if message is None:
         return
     parts = split(blocks)
     for i, part in enumerate(parts):
+        buttons = markup if i == len(parts) - 1 else None
+        if i == 0 and replace is not None:
+            await replace.edit_text(part, parse_mode=ParseMode.HTML, reply_markup=buttons)
+            continue
         await message.reply_text(
-            part,
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup if i == len(parts) - 1 else None,
-            do_quote=i == 0,
+            part, parse_mode=ParseMode.HTML, reply_markup=buttons, do_quote=i == 0
         )

@@ -22,6 +22,10 @@ WORDS: dict[str, dict[Language, str]] = {
     },
     "ask_usage": {"en": "Usage: /ask QUESTION", "zh": "用法：/ask 问题"},
     "answer": {"en": "Answer: ", "zh": "答："},
+    "writing": {
+        "en": "(writing, not yet checked against the passages) ",
+        "zh": "（正在撰写，尚未与原文核对）",
+    },
     "not_found": {
         "en": "The documents do not answer this question.",
         "zh": "文档中没有找到这个问题的答案。",

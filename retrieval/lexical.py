@@ -19,7 +19,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -239,15 +239,23 @@ class LexicalIndex:
         """Return the question's terms; `translate` looks English words up in the lexicon."""
         if not translate or not tokens:
             return [frozenset([t]) for t in dict.fromkeys(tokens)]
+        words = self.translations(tokens)
         with self._read() as db:
-            words = {}
-            for word, heads in db.execute(
-                f"SELECT word, heads FROM lexicon WHERE word IN ({','.join('?' * len(tokens))})",
-                [stem(t) for t in tokens],
-            ):
-                words[word] = heads.split(SEP)
             vocabulary = {t for t in tokens if self._doc_frequency(db, t)}
         return query_terms(tokens, words, vocabulary)
+
+    def translations(self, words: Sequence[str]) -> dict[str, list[str]]:
+        """Return stemmed English word -> the collection's Chinese words that translate it,
+        for those of `words` the bilingual lexicon holds."""
+        if not words:
+            return {}
+        with self._read() as db:
+            stems = list(dict.fromkeys(stem(w) for w in words))
+            rows = db.execute(
+                f"SELECT word, heads FROM lexicon WHERE word IN ({','.join('?' * len(stems))})",
+                stems,
+            )
+            return {word: heads.split(SEP) for word, heads in rows}
 
     def top(
         self,

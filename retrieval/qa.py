@@ -23,6 +23,7 @@ from retrieval.answer import (
     signals,
 )
 from retrieval.baseline import SAMPLES, Baseline, measure
+from retrieval.chat import ChatClient, Draft
 from retrieval.conversation import Resolved, Turn, resolve
 from retrieval.embeddings import embed_queries, embedder_name
 from retrieval.errors import BadQuestion, EmbedderError
@@ -33,6 +34,7 @@ from retrieval.search import RANKING, Ranking, Searcher
 from retrieval.settings import Settings
 from retrieval.text import Language, language
 from retrieval.types import Answer, Chunk, Retrieval
+from retrieval.write import Writer
 
 logger = logging.getLogger(__name__)
 RELOAD_EVERY = 2.0  # seconds between checks for a newer finished index
@@ -86,7 +88,11 @@ class QA:
         self._current = (searcher, _baseline(settings, searcher))
         self._lock = threading.Lock()
         self._checked = time.monotonic()
-        self.rewriter = Rewriter(settings) if settings.llm_url else None
+        self.chat = ChatClient(settings) if settings.llm_url else None
+        self.rewriter = Rewriter(settings, self.chat) if self.chat else None
+        self.writer = (
+            Writer(self.chat, settings.write_timeout) if self.chat and settings.write else None
+        )
 
     @cached_property
     def cross(self) -> CrossReader | None:
@@ -131,8 +137,8 @@ class QA:
     def stop(self) -> None:
         """Give up on chat-model calls in flight (a bot shutting down): questions still
         being answered fall back to the built-in rules at once."""
-        if self.rewriter is not None:
-            self.rewriter.stop()
+        if self.chat is not None:
+            self.chat.stop()
 
     @property
     def sources(self) -> dict[str, str]:
@@ -165,6 +171,27 @@ class QA:
     ) -> Retrieval:
         """Return ranked passages for a question without composing an answer."""
         return self.searcher.repairing(lambda: self._search(question, source, speaker, history)[1])
+
+    def write(self, answer: Answer, on_draft: Draft | None = None) -> Answer:
+        """Return the answer with the chat model's checked written answer (`written`), when a
+        writer is configured and citeqa answered; `on_draft` sees the reply as it streams.
+        The model saying the passages do not answer turns the answer into a decline that
+        offers them as the closest passages."""
+        if self.writer is None or answer.abstained or not answer.citations:
+            return answer
+        written = self.writer.write(
+            answer.question,
+            answer.citations,
+            answer.language,
+            self.searcher.lexical.translations,
+            on_draft,
+        )
+        answer.timings_ms["write"] = written.ms
+        if written.declined:
+            return replace(
+                answer, abstained=True, citations=[], closest=answer.citations, written=written
+            )
+        return replace(answer, written=written)
 
     def _resolve(self, question: str, history: Sequence[Turn], searcher: Searcher) -> Resolved:
         """Return what to search for a (clean) question after the conversation's earlier

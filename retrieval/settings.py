@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     llm_url: str = Field(
         "",
         description="Optional: an OpenAI-compatible API (http://host:port/v1) that rewrites "
-        "follow-up questions; empty uses the built-in rules.",
+        "follow-up questions and writes checked answers; empty: the built-in rules, the "
+        "passages alone.",
     )
     llm_model: str = Field("", description="The chat model to ask at llm_url.")
     llm_api_key: SecretStr = Field(SecretStr(""), description="Bearer key for llm_url.")
@@ -114,7 +115,19 @@ class Settings(BaseSettings):
         5.0,
         gt=0,
         le=120,
-        description="Seconds the whole call to llm_url may take before the rules are used.",
+        description="Seconds a follow-up's rewrite may take before the rules are used.",
+    )
+
+    write: bool = Field(
+        True,
+        description="With llm_url set: the chat model writes a short answer from the cited "
+        "passages, each sentence checked against them (off: the passages alone).",
+    )
+    write_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds a written answer may take before the passages are shown alone.",
     )
 
     @field_validator("chroma_url", "telegram_base_url", "llm_url")

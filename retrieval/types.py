@@ -129,6 +129,39 @@ class Signals:
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenSentence:
+    """One sentence a chat model wrote, as checked against the passages it cites."""
+
+    text: str  # as shown: its citations corrected when they were
+    cites: tuple[int, ...]
+    verified: bool
+    why: str = ""  # why it was dropped, or what was corrected
+    # the model's citations (maybe none), when another passage held the sentence instead
+    corrected_from: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An answer a chat model wrote from the cited passages, its every sentence checked.
+
+    `text` holds the verified sentences only; empty when none survived or the call failed
+    (`note` says which), and the extractive answer stands alone then. `declined`: the model
+    said the passages do not answer."""
+
+    text: str
+    sentences: tuple[WrittenSentence, ...]
+    model: str
+    ms: float
+    declined: bool = False
+    note: str = ""
+
+    @property
+    def corrected(self) -> int:
+        """Return how many shown sentences had their citations corrected."""
+        return sum(1 for s in self.sentences if s.verified and s.corrected_from is not None)
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """The reply to a question: answering sentences and the passages they come from."""
 
@@ -143,3 +176,4 @@ class Answer:
     # A decline whose best passages came close: them, shown as such, never as an answer.
     closest: list[Citation] = field(default_factory=list)
     reader: float | None = None  # the reader's score of the answer line's sentence
+    written: Written | None = None  # a chat model's checked answer, when one is configured

@@ -1,18 +1,71 @@
 """Check a written sentence against the passages it cites: does every fact in it stand there?
 
 A chat model's sentence ends with its citations (`[2]`, `[1][3]`, `[1, 3]`). It passes when
-every number, date, name and quoted phrase in it stands in one of the passages it cites:
-both sides are normalised first (full- and half-width forms alike, `二〇二一` as `2021`,
-`1,234` as `1234`, an English month as its number with 月, case). A sentence that cites a
-passage the answer does not have, or none at all, fails.
+every number, date, name and quoted phrase in it stands in one of the passages it cites, and
+when those passages hold most of its words (`COVERED`): both sides are normalised first
+(full- and half-width forms alike, `二〇二一` as `2021`, `1,234` as `1234`, an English month as
+its number with 月, case). An English word or name counts as held by a Chinese passage when
+one of its translations is there (`Translations`: the collection's bilingual lexicon). A
+sentence that cites a passage the answer does not have, or none at all, fails.
 """
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from retrieval.text import jieba
+from retrieval.bilingual import stem
+from retrieval.text import jieba, tokenize
+from retrieval.types import WrittenSentence
+
+# English words (stemmed) -> the collection's Chinese words that translate them
+Translations = Callable[[Sequence[str]], Mapping[str, Sequence[str]]]
+# Share of a sentence's checkable words that its cited passages must hold (bench/writing.py)
+COVERED = 0.5
+# Words that say where a claim comes from, not what it claims.
+FRAMING = frozenset(
+    [
+        "according",
+        "passage",
+        "passages",
+        "document",
+        "documents",
+        "text",
+        "source",
+        "sources",
+        "state",
+        "states",
+        "stated",
+        "say",
+        "says",
+        "said",
+        "mention",
+        "mentions",
+        "mentioned",
+        "note",
+        "notes",
+        "noted",
+        "report",
+        "reports",
+        "reported",
+        "根据",
+        "据",
+        "文件",
+        "段落",
+        "文中",
+        "文本",
+        "材料",
+        "资料",
+        "提到",
+        "提及",
+        "指出",
+        "表示",
+        "显示",
+        "所述",
+        "称",
+        "说",
+    ]
+)
 
 CITE = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
 _CN_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
@@ -23,6 +76,9 @@ _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,80})[”\"」』》]
 # a capitalised word not opening an English sentence, next to Chinese text too ("签署Eutelsat")
 _ENGLISH_NAME = re.compile(
     r"(?<![.!?]\s)(?<!^)(?<![A-Za-z'\-])[A-Z][a-zA-Z'\-]+(?:\s+[A-Z][a-zA-Z'\-]+)*"
+)
+_GLOSSED = re.compile(
+    r"((?<![A-Za-z'\-])[A-Z][a-zA-Z'\-]+(?:\s+[A-Z][a-zA-Z'\-]+)*)\s*[（(]([^()（）]{1,30})[)）]"
 )
 _CHINESE_NAME_TAGS = ("nr", "ns", "nt", "nz")
 MONTHS = {
@@ -87,6 +143,8 @@ def facts(sentence: str) -> list[Fact]:
         n = MONTHS[m.group(1)]
         out.append(Fact("month", m.group(0), (m.group(1), f"{n}月")))
     out += [Fact("number", n, (n,)) for n in dict.fromkeys(_NUMBER.findall(said))]
+    # "Kuwait (科威特)": an English name with the passage's own form of it in brackets
+    glossed = {m.group(1): m.group(2) for m in _GLOSSED.finditer(plain)}
     names = dict.fromkeys(m.group(0) for m in _ENGLISH_NAME.finditer(plain))
     names.update(
         dict.fromkeys(
@@ -95,7 +153,11 @@ def facts(sentence: str) -> list[Fact]:
             if tag.startswith(_CHINESE_NAME_TAGS) and len(word) > 1 and not word.isascii()
         )
     )
-    out += [Fact("name", n, (normalise(n),)) for n in names if normalise(n) not in MONTHS]
+    out += [
+        Fact("name", n, (normalise(n), *((normalise(glossed[n]),) if n in glossed else ())))
+        for n in names
+        if normalise(n) not in MONTHS
+    ]
     return out
 
 
@@ -113,6 +175,37 @@ def _holds(text: str, fact: Fact) -> bool:
     return False
 
 
+def _english_holds(text: str, word: str) -> bool:
+    """Return whether a normalised text holds an English word or an inflection of it."""
+    return re.search(rf"(?<![a-z0-9]){re.escape(stem(word))}", text) is not None
+
+
+def _translated(text: str, words: Sequence[str], translations: Mapping[str, Sequence[str]]) -> bool:
+    """Return whether every word of an English phrase has a translation in `text`."""
+    return bool(words) and all(any(h in text for h in translations.get(stem(w), ())) for w in words)
+
+
+def coverage(plain: str, text: str, translations: Mapping[str, Sequence[str]]) -> tuple[float, int]:
+    """Return the share of a sentence's words that a normalised text holds, and how many
+    words could be checked. A Chinese word must stand there; an English word there or by a
+    translation. An English word that neither stands in a text without Latin script nor has a
+    translation cannot be checked and does not count. Numbers are left to the facts."""
+    latin = re.search(r"[a-z]{3}", text) is not None
+    held = checked = 0
+    for word in dict.fromkeys(tokenize(plain)):
+        if word in FRAMING or word[0].isdigit():
+            continue
+        if not word.isascii():
+            held += word in text
+            checked += 1
+        elif _english_holds(text, word) or _translated(text, [word], translations):
+            held += 1
+            checked += 1
+        elif latin or stem(word) in translations:
+            checked += 1
+    return (held / checked if checked else 1.0), checked
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """Whether a sentence stands in its cited passages, and why not when it does not."""
@@ -123,7 +216,13 @@ class Verdict:
     missing: tuple[Fact, ...] = ()
 
 
-def check(sentence: str, passages: Sequence[str]) -> Verdict:
+def _no_translations(words: Sequence[str]) -> Mapping[str, Sequence[str]]:
+    return {}
+
+
+def check(
+    sentence: str, passages: Sequence[str], translate: Translations = _no_translations
+) -> Verdict:
     """Check a written sentence against the answer's passages (`passages[0]` is [1])."""
     numbers = cites(sentence)
     if not numbers:
@@ -131,8 +230,84 @@ def check(sentence: str, passages: Sequence[str]) -> Verdict:
     if any(not 1 <= n <= len(passages) for n in numbers):
         return Verdict(False, numbers, f"cites a passage the answer does not have: {numbers}")
     cited = " ".join(normalise(passages[n - 1]) for n in numbers)
-    missing = tuple(f for f in facts(sentence) if not _holds(cited, f))
+    plain = normalise(without_cites(sentence))
+    translations = translate([w for w in tokenize(plain) if w.isascii()])
+    missing = tuple(
+        f
+        for f in facts(sentence)
+        if not _holds(cited, f)
+        and not (f.kind == "name" and _translated(cited, f.forms[0].split(), translations))
+    )
     if missing:
         shown = ", ".join(f"{f.kind} {f.text!r}" for f in missing[:3])
         return Verdict(False, numbers, f"not in the cited passages: {shown}", missing)
+    share, checked = coverage(plain, cited, translations)
+    if share < COVERED:
+        return Verdict(
+            False, numbers, f"the cited passages hold {share:.0%} of its {checked} words"
+        )
     return Verdict(True, numbers)
+
+
+# A sentence ends at its citations (with the stop after them), or at a stop followed by any
+# citations; a full stop only after a lowercase letter, digit or closing mark ("U.S." and
+# "2.5" do not end one).
+_END = re.compile(
+    rf"(?:{CITE.pattern})+\s*[。！？!?.；;]?"
+    rf"|[。！？!?；;](?:\s*{CITE.pattern})*"
+    rf"|(?<=[a-z0-9)\]\"”'])\.(?:\s*{CITE.pattern})*(?=\s|$)"
+)
+_BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)、])\s+")
+
+
+def sentences(reply: str) -> list[str]:
+    """Return a written reply's sentences, each with the citations that close it."""
+    out: list[str] = []
+    for line in reply.splitlines():
+        line = _BULLET.sub("", line).strip()
+        pos = 0
+        for m in _END.finditer(line):
+            piece = line[pos : m.end()].strip()
+            pos = m.end()
+            if piece and not without_cites(piece).strip("。！？!?.；; ") and out:
+                out[-1] += piece  # citations alone close the sentence before
+            elif piece:
+                out.append(piece)
+        if line[pos:].strip():
+            out.append(line[pos:].strip())
+    return out
+
+
+def recite(sentence: str, numbers: Sequence[int]) -> str:
+    """Return a sentence with its citations replaced by `numbers`, before its final stop."""
+    plain = without_cites(sentence).rstrip()
+    stop = plain[-1] if plain and plain[-1] in "。！？!?.；;" else ""
+    body = plain[: len(plain) - len(stop)].rstrip()
+    gap = " " if body[-1:].isascii() else ""
+    return f"{body}{gap}{_marks(numbers)}{stop}"
+
+
+def verify_reply(
+    reply: str, passages: Sequence[str], translate: Translations = _no_translations
+) -> list[WrittenSentence]:
+    """Check each sentence of a reply. One that fails as cited but that another passage
+    alone holds is kept with its citation corrected (`corrected_from`: the model's)."""
+    out: list[WrittenSentence] = []
+    for sentence in sentences(reply):
+        verdict = check(sentence, passages, translate)
+        if verdict.verified:
+            out.append(WrittenSentence(sentence, verdict.cites, True))
+            continue
+        for n in range(1, len(passages) + 1):
+            fixed = recite(sentence, [n])
+            if n not in verdict.cites and check(fixed, passages, translate).verified:
+                why = f"cited {_marks(verdict.cites) or 'nothing'}; [{n}] holds it"
+                out.append(WrittenSentence(fixed, (n,), True, why, verdict.cites))
+                break
+        else:
+            out.append(WrittenSentence(sentence, verdict.cites, False, verdict.why))
+    return out
+
+
+def _marks(numbers: Sequence[int]) -> str:
+    return "".join(f"[{n}]" for n in numbers)
