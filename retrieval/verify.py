@@ -181,8 +181,11 @@ def _english_holds(text: str, word: str) -> bool:
 
 
 def _translated(text: str, words: Sequence[str], translations: Mapping[str, Sequence[str]]) -> bool:
-    """Return whether every word of an English phrase has a translation in `text`."""
-    return bool(words) and all(any(h in text for h in translations.get(stem(w), ())) for w in words)
+    """Return whether every word of an English phrase has a translation in `text` (one of
+    two characters or more: 约 or 好 stand in most Chinese passages)."""
+    return bool(words) and all(
+        any(len(h) > 1 and h in text for h in translations.get(stem(w), ())) for w in words
+    )
 
 
 def coverage(plain: str, text: str, translations: Mapping[str, Sequence[str]]) -> tuple[float, int]:
@@ -232,9 +235,10 @@ def check(
     cited = " ".join(normalise(passages[n - 1]) for n in numbers)
     plain = normalise(without_cites(sentence))
     translations = translate([w for w in tokenize(plain) if w.isascii()])
+    found = facts(sentence)
     missing = tuple(
         f
-        for f in facts(sentence)
+        for f in found
         if not _holds(cited, f)
         and not (f.kind == "name" and _translated(cited, f.forms[0].split(), translations))
     )
@@ -242,6 +246,8 @@ def check(
         shown = ", ".join(f"{f.kind} {f.text!r}" for f in missing[:3])
         return Verdict(False, numbers, f"not in the cited passages: {shown}", missing)
     share, checked = coverage(plain, cited, translations)
+    if not checked and not found:
+        return Verdict(False, numbers, "nothing in it can be checked against its passages")
     if share < COVERED:
         return Verdict(
             False, numbers, f"the cited passages hold {share:.0%} of its {checked} words"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from retrieval.chat import FAILURES, ChatClient, Draft
 from retrieval.text import Language
 from retrieval.types import Citation, Written, WrittenSentence
-from retrieval.verify import Translations, sentences, verify_reply
+from retrieval.verify import CITE, Translations, verify_reply
 
 logger = logging.getLogger(__name__)
 
@@ -101,16 +101,22 @@ class Writer:
             return done(note=f"the chat model failed: {_reason(e)}")
         if declines(reply):
             return done(declined=True, note="the chat model says the passages do not answer")
+        if not CITE.search(reply):
+            return done(note="nothing written was shown: the model ignored the format")
         checked = verify_reply(reply, [c.text for c in citations], translate)[: MAX_SENTENCES * 2]
         kept = [s.text for s in checked if s.verified]
         if not kept:
-            why = (
-                "ignored the format"
-                if not sentences(reply)
-                else "no sentence stands in its passages"
-            )
+            why = "no sentence stands in its passages"
             return done("", checked, note=f"nothing written was shown: {why}")
-        return done(("" if lang == "zh" else " ").join(kept), checked)
+        return done(joined(kept), checked)
+
+
+def joined(kept: Sequence[str]) -> str:
+    """Return sentences as one text: a space between two in Latin script."""
+    text = ""
+    for sentence in kept:
+        text += (" " if text[-1:].isascii() and sentence[:1].isascii() and text else "") + sentence
+    return text
 
 
 def _reason(error: BaseException) -> str:

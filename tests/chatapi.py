@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -85,4 +86,64 @@ def dripping_openai(reply: str, every: float = 0.2) -> Iterator[dict[str, Any]]:
     with _serving(Handler) as url:
         seen["url"] = url
         seen["length"] = len(_completion(reply))
+        yield seen
+
+
+@dataclass
+class Script:
+    """What the scripted chat model does with each request: reply `text` whole or streamed
+    in `pieces` (one every `every` seconds), after `delay`; or answer `status`, or send
+    `raw` bytes as the body."""
+
+    text: str = ""
+    stream: bool = True
+    pieces: int = 4
+    every: float = 0.0
+    delay: float = 0.0
+    status: int = 200
+    raw: bytes | None = None
+
+
+def _events(text: str, pieces: int) -> Iterator[bytes]:
+    """Yield a reply as OpenAI's streamed chunks, then the end marker."""
+    size = max(1, -(-len(text) // pieces))
+    for i in range(0, len(text), size):
+        delta = {"choices": [{"index": 0, "delta": {"content": text[i : i + size]}}]}
+        yield f"data: {json.dumps(delta, ensure_ascii=False)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+@contextmanager
+def scripted_openai(script: Script) -> Iterator[dict[str, Any]]:
+    """Serve /v1/chat/completions on 127.0.0.1 as `script` says; yield the base URL
+    ("url") and the request bodies received ("bodies")."""
+    seen: dict[str, Any] = {"bodies": []}
+
+    class Handler(_Handler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen["bodies"].append(body)
+            time.sleep(script.delay)
+            if (
+                script.raw is not None
+                or script.status != 200
+                or not (script.stream and body.get("stream"))
+            ):
+                payload = script.raw if script.raw is not None else _completion(script.text)
+                self.send_headers(script.status, payload)
+                self.wfile.write(payload)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            try:
+                for event in _events(script.text, script.pieces):
+                    self.wfile.write(event)
+                    self.wfile.flush()
+                    time.sleep(script.every)
+            except OSError:  # the client gave up
+                pass
+
+    with _serving(Handler) as url:
+        seen["url"] = url
         yield seen
