@@ -9,6 +9,7 @@ number or a name, the passages are its paragraph ([1]) and a paragraph of anothe
 - supported: the answer sentence citing [1], as it stands and with its opening clause cut off;
 - changed number: one of its numbers changed (a year by 1 to 3, any other by 1 or doubled);
 - swapped name: one of its names replaced by a name of another article;
+- swapped noun: one of its (Chinese) nouns replaced by a noun of another article;
 - other article: a sentence of the other article that holds a number or a name, citing [1];
 - other article, no figures: one that holds neither (the word coverage alone can tell);
 - wrong citation: the answer sentence citing [2].
@@ -33,7 +34,7 @@ from retrieval import verify
 from retrieval.bilingual import build_lexicon, stem
 from retrieval.question import NUMBER
 from retrieval.text import sentence_spans, tokenize
-from retrieval.verify import Translations, check, facts
+from retrieval.verify import Translations, check, facts, nouns
 
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 XQUAD_EN = EVAL / "xquad-even" / "xquad.en.even.json"
@@ -109,6 +110,11 @@ def pairs(
         swap = [f for f in foreign if f not in own]
         if names and swap:
             out.append(("swapped name", f"{gold.replace(names[0], rng.choice(swap))}[1]", passages))
+        mine = nouns(gold)
+        theirs = [w for w in nouns(other_written) if w not in own]
+        if mine and theirs:
+            swapped = gold.replace(rng.choice(mine), rng.choice(theirs))
+            out.append(("swapped noun", f"{swapped}[1]", passages))
         claims = [other_written[a:b].strip() for a, b in sentence_spans(other_written)]
         claims = [c for c in claims if c not in own and len(c) > 8]
         with_facts = [c for c in claims if facts(c)]

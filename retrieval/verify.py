@@ -72,6 +72,8 @@ _CN_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
 _CN_RUN = re.compile(r"[〇零一二三四五六七八九]{2,}(?=年)")  # 二〇二一年, not 一个
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_COUNTED = re.compile(r"\d+(?:\.\d+)?[\u4e00-\u9fff]?")
+_DIGIT_GAP = re.compile(r"(?<=\d) (?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) (?=\d)")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,80})[”\"」』》]")
 # a capitalised word not opening an English sentence, next to Chinese text too ("签署Eutelsat")
 _ENGLISH_NAME = re.compile(
@@ -110,7 +112,7 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _CN_RUN.sub(lambda m: m.group(0).translate(_CN_DIGITS), text)
     text = _THOUSANDS.sub("", text).lower()
-    return re.sub(r"\s+", " ", text)
+    return _DIGIT_GAP.sub("", re.sub(r"\s+", " ", text))  # "1774 年" as "1774年"
 
 
 def cites(sentence: str) -> tuple[int, ...]:
@@ -142,7 +144,10 @@ def facts(sentence: str) -> list[Fact]:
     for m in _MONTH.finditer(said):
         n = MONTHS[m.group(1)]
         out.append(Fact("month", m.group(0), (m.group(1), f"{n}月")))
-    out += [Fact("number", n, (n,)) for n in dict.fromkeys(_NUMBER.findall(said))]
+    # a number with the Chinese unit that follows it (1956年, 5174架) stands with that unit:
+    # the same number elsewhere in the passage, counting something else, does not count
+    counted = dict.fromkeys(m.group(0) for m in _COUNTED.finditer(said))
+    out += [Fact("number", n, (n,)) for n in counted]
     # "Kuwait (科威特)": an English name with the passage's own form of it in brackets
     glossed = {m.group(1): m.group(2) for m in _GLOSSED.finditer(plain)}
     names = dict.fromkeys(m.group(0) for m in _ENGLISH_NAME.finditer(plain))
@@ -185,6 +190,18 @@ def _translated(text: str, words: Sequence[str], translations: Mapping[str, Sequ
     two characters or more: 约 or 好 stand in most Chinese passages)."""
     return bool(words) and all(
         any(len(h) > 1 and h in text for h in translations.get(stem(w), ())) for w in words
+    )
+
+
+def nouns(plain: str) -> list[str]:
+    """Return the Chinese nouns of a sentence (two characters or more): what it makes claims
+    about, which a model that keeps to its passages copies from them."""
+    return list(
+        dict.fromkeys(
+            w
+            for w, tag in jieba().tag(plain)
+            if tag.startswith("n") and len(w) > 1 and not w.isascii() and w not in FRAMING
+        )
     )
 
 
@@ -245,6 +262,9 @@ def check(
     if missing:
         shown = ", ".join(f"{f.kind} {f.text!r}" for f in missing[:3])
         return Verdict(False, numbers, f"not in the cited passages: {shown}", missing)
+    absent = [w for w in nouns(plain) if w not in cited]
+    if absent:
+        return Verdict(False, numbers, f"not in the cited passages: {', '.join(absent[:3])}")
     share, checked = coverage(plain, cited, translations)
     if not checked and not found:
         return Verdict(False, numbers, "nothing in it can be checked against its passages")

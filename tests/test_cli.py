@@ -28,7 +28,9 @@ def test_ask_json_has_the_documented_shape_and_verbatim_text(hashed: Settings) -
         "closest",
         "signals",
         "timings_ms",
+        "written",
     }
+    assert answer["written"] is None  # no chat model is configured
     assert not answer["abstained"] and answer["citations"]
     signals = answer["signals"]
     assert 0 <= signals["confidence"] <= 1 and signals["translated"] is False

@@ -1,5 +1,6 @@
 """End to end: the real python-telegram-bot Application against a fake Bot API on 127.0.0.1."""
 
+import itertools
 import json
 import os
 import signal
@@ -14,9 +15,9 @@ from bot.telegram_html import utf16_len
 from ingest.chunking import CHUNKER
 from retrieval.qa import QA
 from retrieval.settings import Settings
-from retrieval.text import squash
+from retrieval.text import sentence_spans, squash
 from tests.botapi import FakeBotAPI, message, press, running, user, visible
-from tests.chatapi import dripping_openai
+from tests.chatapi import Script, dripping_openai, scripted_openai
 from tests.conftest import CALIBRATION, ROOT
 
 pytestmark = pytest.mark.slow
@@ -391,3 +392,35 @@ def test_a_close_decline_offers_the_closest_passages_behind_a_button(
         assert shown.startswith(("最接近的段落", "Closest passages")) and "[1] " in shown
         passages = html_replies(api)[1]["reply_markup"]["inline_keyboard"][0]
         assert passages[0]["callback_data"].startswith("p:")
+
+
+def test_a_written_answer_streams_as_edits_then_becomes_the_checked_reply(
+    real_index: Settings, qa: QA
+) -> None:
+    item = labelled("c07")
+    first = qa.ask(item["q"]).citations[0].text
+    start, end = sentence_spans(first)[0]
+    held = first[start:end].strip().rstrip("。；;")
+    script = Script(f"{held}[1]。会议在火星举行[1]。", pieces=5, every=0.7)
+    with scripted_openai(script) as server:
+        settings = real_index.model_copy(update={"llm_url": server["url"], "llm_model": "scripted"})
+        writing = QA(settings, chunker=CHUNKER)
+        with running(TOKEN, settings, writing) as api:
+            api.push(message(item["q"]))
+            api.wait_for(lambda a: any(e.get("parse_mode") for e in a.sent("editMessageText")))
+            api.push(message("/why"))
+            api.wait_for(lambda a: len(html_replies(a)) >= 1)
+    drafts = api.sent()[0], api.sent("editMessageText")
+    draft, edits = drafts
+    assert draft["text"].startswith("（正在撰写") and "parse_mode" not in draft
+    assert api.sent("sendChatAction")[0]["action"] == "typing"
+    streamed = [e for e in edits if not e.get("parse_mode")]
+    at = [draft["_at"]] + [e["_at"] for e in streamed]
+    assert streamed and all(b - a >= 0.9 for a, b in itertools.pairwise(at))  # at most one a second
+    final = edits[-1]
+    assert final["parse_mode"] == "HTML" and int(final["message_id"]) == draft["_message_id"]
+    shown = visible(final["text"])
+    assert shown.startswith(f"答：{held}[1]。") and "火星" not in shown and "[1] " in shown
+    assert final["reply_markup"]["inline_keyboard"][0][0]["text"] == "[1]"
+    why = visible(html_replies(api)[-1]["text"])
+    assert "✓ " + held in why and "✗ 会议在火星举行[1]。" in why and "written by scripted" in why

@@ -1,6 +1,10 @@
 """The written-answer verifier on hand-made sentences: what stands in its passages passes."""
 
-from retrieval.verify import check, cites, facts, normalise
+from collections import Counter
+
+from retrieval.bilingual import build_lexicon, stem
+from retrieval.text import tokenize
+from retrieval.verify import Translations, check, cites, facts, normalise, sentences, verify_reply
 
 PASSAGES = [
     "第二届会议于2021年11月29日至12月3日在纽约联合国总部举行，由科威特常驻代表主持。",
@@ -54,5 +58,52 @@ def test_a_wrong_or_missing_citation_fails() -> None:
 
 def test_facts_are_what_a_reader_could_check() -> None:
     kinds = {(f.kind, f.text) for f in facts("王毅在“无核武器区”会议上发言，共有3个国家[1]。")}
-    assert {("quote", "无核武器区"), ("number", "3"), ("name", "王毅")} <= kinds
+    assert {("quote", "无核武器区"), ("number", "3个"), ("name", "王毅")} <= kinds
     assert ("number", "1") not in kinds  # the citation is not a fact
+    # a number counts what its unit says: 12 of something else does not hold 12国
+    assert not check("共有12国参加[1]。", ["共有12人参加，来自5国。"]).verified
+
+
+def _lexicon(*texts: str) -> Translations:
+    """Return the lookup an index builds: English words to these texts' Chinese words."""
+    words = Counter(t for text in texts for t in tokenize(text))
+    lexicon = build_lexicon(words, words)
+    return lambda english: {stem(w): lexicon[stem(w)] for w in english if stem(w) in lexicon}
+
+
+def test_an_english_sentence_is_checked_against_chinese_passages_through_the_lexicon() -> None:
+    lexicon = _lexicon(*PASSAGES)
+    assert check(
+        "The session was chaired by the representative of Kuwait [1].", PASSAGES, lexicon
+    ).verified
+    assert check("Kuwait (科威特) chaired the second session [1].", PASSAGES).verified
+    egypt = check("The session was chaired by the representative of Egypt [1].", PASSAGES, lexicon)
+    assert not egypt.verified and "Egypt" in egypt.why
+    # no figure in it, and its words are not those of the passage
+    vague = check("The weather was pleasant and the food delicious [1].", PASSAGES, lexicon)
+    assert not vague.verified
+
+
+def test_a_claim_without_figures_needs_its_words_in_the_passage() -> None:
+    assert check("会议由常驻代表主持[1]。", PASSAGES).verified
+    assert not check("与会者讨论了气候变化和海洋保护问题[1]。", PASSAGES).verified
+    swapped = check("会议在火星举行[1]。", PASSAGES)  # one noun that the passage lacks
+    assert not swapped.verified and "火星" in swapped.why
+
+
+def test_a_reply_is_read_sentence_by_sentence_with_its_citations() -> None:
+    reply = "会议在纽约举行[1]。它由科威特主持【1】。\n- It met in New York. [1]\n1. U.S. officials came [2]."
+    assert sentences(reply) == [
+        "会议在纽约举行[1]。",
+        "它由科威特主持【1】。",
+        "It met in New York. [1]",
+        "U.S. officials came [2].",
+    ]
+    assert sentences("第一句[1][2]。第二句 [2]") == ["第一句[1][2]。", "第二句 [2]"]
+
+
+def test_a_wrong_citation_is_corrected_only_when_another_passage_holds_the_sentence() -> None:
+    kept = verify_reply("大会第73/546号决定请秘书长召开会议[1]。会议在火星举行[2]。", PASSAGES)
+    assert kept[0].verified and kept[0].text == "大会第73/546号决定请秘书长召开会议[2]。"
+    assert kept[0].corrected_from == (1,) and kept[0].cites == (2,)
+    assert not kept[1].verified and kept[1].corrected_from is None
