@@ -8,10 +8,13 @@ is shown is the kept sentences, or, when none survives or the call fails, the ex
 answer alone: the model can add a written summary, never a claim the passages do not make.
 """
 
+import json
 import logging
 import re
 import time
 from collections.abc import Sequence
+
+import httpx
 
 from retrieval.chat import FAILURES, ChatClient, Draft
 from retrieval.text import Language
@@ -121,5 +124,9 @@ def joined(kept: Sequence[str]) -> str:
 
 def _reason(error: BaseException) -> str:
     """Return a failure in one short line (an HTTP error names its status, never a header)."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"HTTP {error.response.status_code} {error.response.reason_phrase}"
+    if isinstance(error, json.JSONDecodeError):
+        return f"not a chat completion ({error.msg})"
     text = str(error) or type(error).__name__
     return " ".join(text.split())[:200]

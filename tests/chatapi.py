@@ -130,8 +130,11 @@ def scripted_openai(script: Script) -> Iterator[dict[str, Any]]:
                 or not (script.stream and body.get("stream"))
             ):
                 payload = script.raw if script.raw is not None else _completion(script.text)
-                self.send_headers(script.status, payload)
-                self.wfile.write(payload)
+                try:
+                    self.send_headers(script.status, payload)
+                    self.wfile.write(payload)
+                except OSError:  # the client gave up (a timeout)
+                    pass
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

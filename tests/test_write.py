@@ -109,8 +109,8 @@ def test_write_off_leaves_the_extractive_answer_and_asks_no_model(hashed: Settin
 @pytest.mark.parametrize(
     ("script", "note"),
     [
-        (Script(status=500), "500"),
-        (Script(raw=b"<html>bad gateway</html>"), "failed"),
+        (Script(status=500), "HTTP 500"),
+        (Script(raw=b"<html>bad gateway</html>"), "not a chat completion"),
         (Script(raw=b'{"choices": []}'), "failed"),
         (Script("慢" * 20, delay=3.0), "within"),
         (Script("长" * 5000, stream=False), "characters"),
