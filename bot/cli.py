@@ -90,9 +90,7 @@ def _print_answer(qa: "QA", answer: Answer) -> None:
 def _write(qa: "QA", answer: Answer, stream: bool) -> Answer:
     """Return the answer with the chat model's checked text, when one writes; on a terminal
     the draft streams in, dimmed, and is wiped before the checked answer is printed."""
-    if qa.writer is None or answer.abstained:
-        return answer
-    if not (stream and sys.stdout.isatty()):
+    if not (qa.writes(answer) and stream and sys.stdout.isatty()):
         return qa.write(answer)
     draft = Draft(sys.stdout, say("writing", answer.language))
     try:

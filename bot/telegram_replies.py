@@ -142,7 +142,7 @@ async def answer(
         await message.reply_text(str(e))
         return
     draft = None
-    if offset == 0 and qa.writer is not None and not answer.abstained:
+    if offset == 0 and qa.writes(answer):
         answer, draft = await _written(message, context, answer, lang)
     if offset == 0:
         state.last = answer

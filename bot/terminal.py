@@ -68,11 +68,13 @@ class Draft:
 
     def __call__(self, text: str) -> None:
         with self._lock:
+            if not text.startswith(self.shown):  # a stream only grows
+                return
             if not self.shown:
                 self.out.write(f"\x1b[2m{self.label}")
-            self.out.write(text[len(self.shown) :] if text.startswith(self.shown) else "")
+            self.out.write(text[len(self.shown) :])
             self.out.flush()
-            self.shown = text if text.startswith(self.shown) else self.shown
+            self.shown = text
 
     def erase(self) -> None:
         """Wipe the draft shown so far and leave the cursor where it began."""

@@ -239,8 +239,8 @@ class LexicalIndex:
         """Return the question's terms; `translate` looks English words up in the lexicon."""
         if not translate or not tokens:
             return [frozenset([t]) for t in dict.fromkeys(tokens)]
-        words = self.translations(tokens)
-        with self._read() as db:
+        with self._read() as db:  # one snapshot
+            words = _translations(db, tokens)
             vocabulary = {t for t in tokens if self._doc_frequency(db, t)}
         return query_terms(tokens, words, vocabulary)
 
@@ -250,12 +250,7 @@ class LexicalIndex:
         if not words:
             return {}
         with self._read() as db:
-            stems = list(dict.fromkeys(stem(w) for w in words))
-            rows = db.execute(
-                f"SELECT word, heads FROM lexicon WHERE word IN ({','.join('?' * len(stems))})",
-                stems,
-            )
-            return {word: heads.split(SEP) for word, heads in rows}
+            return _translations(db, words)
 
     def top(
         self,
@@ -392,6 +387,15 @@ class LexicalIndex:
         """Remove chunks by id and add (or replace) others, in one transaction."""
         with self._lock, self._guard():
             write(self._db, remove, add, generation)
+
+
+def _translations(db: sqlite3.Connection, words: Sequence[str]) -> dict[str, list[str]]:
+    """Return stemmed English word -> its translations, for the `words` the lexicon holds."""
+    stems = list(dict.fromkeys(stem(w) for w in words))
+    rows = db.execute(
+        f"SELECT word, heads FROM lexicon WHERE word IN ({','.join('?' * len(stems))})", stems
+    )
+    return {word: heads.split(SEP) for word, heads in rows}
 
 
 def open_index(index_dir: Path) -> LexicalIndex:

@@ -172,12 +172,16 @@ class QA:
         """Return ranked passages for a question without composing an answer."""
         return self.searcher.repairing(lambda: self._search(question, source, speaker, history)[1])
 
+    def writes(self, answer: Answer) -> bool:
+        """Return whether `write` would ask the chat model about this answer."""
+        return self.writer is not None and not answer.abstained and bool(answer.citations)
+
     def write(self, answer: Answer, on_draft: Draft | None = None) -> Answer:
         """Return the answer with the chat model's checked written answer (`written`), when a
         writer is configured and citeqa answered; `on_draft` sees the reply as it streams.
         The model saying the passages do not answer turns the answer into a decline that
         offers them as the closest passages."""
-        if self.writer is None or answer.abstained or not answer.citations:
+        if not self.writes(answer) or self.writer is None:  # None: only for the type checker
             return answer
         written = self.writer.write(
             answer.question,

@@ -71,7 +71,6 @@ CITE = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
 _CN_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
 _CN_RUN = re.compile(r"[〇零一二三四五六七八九]{2,}(?=年)")  # 二〇二一年, not 一个
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _COUNTED = re.compile(r"\d+(?:\.\d+)?[\u4e00-\u9fff]?")
 _DIGIT_GAP = re.compile(r"(?<=\d) (?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) (?=\d)")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,80})[”\"」』》]")
@@ -240,39 +239,58 @@ def _no_translations(words: Sequence[str]) -> Mapping[str, Sequence[str]]:
     return {}
 
 
-def check(
-    sentence: str, passages: Sequence[str], translate: Translations = _no_translations
-) -> Verdict:
-    """Check a written sentence against the answer's passages (`passages[0]` is [1])."""
-    numbers = cites(sentence)
+@dataclass(frozen=True, slots=True)
+class _Claims:
+    """What a sentence claims, worked out once whichever passages it is checked against."""
+
+    plain: str  # normalised, without its citations
+    facts: tuple[Fact, ...]
+    nouns: tuple[str, ...]
+    translations: Mapping[str, Sequence[str]]
+
+    @classmethod
+    def of(cls, sentence: str, translate: Translations) -> "_Claims":
+        plain = normalise(without_cites(sentence))
+        english = [w for w in tokenize(plain) if w.isascii()]
+        return cls(plain, tuple(facts(sentence)), tuple(nouns(plain)), translate(english))
+
+
+def _judge(claims: _Claims, numbers: tuple[int, ...], passages: Sequence[str]) -> Verdict:
+    """Check claims citing `numbers` against normalised passages (`passages[0]` is [1])."""
     if not numbers:
         return Verdict(False, numbers, "cites no passage")
     if any(not 1 <= n <= len(passages) for n in numbers):
         return Verdict(False, numbers, f"cites a passage the answer does not have: {numbers}")
-    cited = " ".join(normalise(passages[n - 1]) for n in numbers)
-    plain = normalise(without_cites(sentence))
-    translations = translate([w for w in tokenize(plain) if w.isascii()])
-    found = facts(sentence)
+    cited = " ".join(passages[n - 1] for n in numbers)
+    translations = claims.translations
     missing = tuple(
         f
-        for f in found
+        for f in claims.facts
         if not _holds(cited, f)
         and not (f.kind == "name" and _translated(cited, f.forms[0].split(), translations))
     )
     if missing:
         shown = ", ".join(f"{f.kind} {f.text!r}" for f in missing[:3])
         return Verdict(False, numbers, f"not in the cited passages: {shown}", missing)
-    absent = [w for w in nouns(plain) if w not in cited]
+    absent = [w for w in claims.nouns if w not in cited]
     if absent:
         return Verdict(False, numbers, f"not in the cited passages: {', '.join(absent[:3])}")
-    share, checked = coverage(plain, cited, translations)
-    if not checked and not found:
+    share, checked = coverage(claims.plain, cited, translations)
+    if not checked and not claims.facts:
         return Verdict(False, numbers, "nothing in it can be checked against its passages")
     if share < COVERED:
         return Verdict(
             False, numbers, f"the cited passages hold {share:.0%} of its {checked} words"
         )
     return Verdict(True, numbers)
+
+
+def check(
+    sentence: str, passages: Sequence[str], translate: Translations = _no_translations
+) -> Verdict:
+    """Check a written sentence against the answer's passages (`passages[0]` is [1])."""
+    claims = _Claims.of(sentence, translate)
+    return _judge(claims, cites(sentence), [normalise(p) for p in passages])
 
 
 # A sentence ends at its citations (with the stop after them), or at a stop followed by any
@@ -319,16 +337,17 @@ def verify_reply(
     """Check each sentence of a reply. One that fails as cited but that another passage
     alone holds is kept with its citation corrected (`corrected_from`: the model's)."""
     out: list[WrittenSentence] = []
+    normalised = [normalise(p) for p in passages]
     for sentence in sentences(reply):
-        verdict = check(sentence, passages, translate)
+        claims = _Claims.of(sentence, translate)
+        verdict = _judge(claims, cites(sentence), normalised)
         if verdict.verified:
             out.append(WrittenSentence(sentence, verdict.cites, True))
             continue
         for n in range(1, len(passages) + 1):
-            fixed = recite(sentence, [n])
-            if n not in verdict.cites and check(fixed, passages, translate).verified:
+            if n not in verdict.cites and _judge(claims, (n,), normalised).verified:
                 why = f"cited {_marks(verdict.cites) or 'nothing'}; [{n}] holds it"
-                out.append(WrittenSentence(fixed, (n,), True, why, verdict.cites))
+                out.append(WrittenSentence(recite(sentence, [n]), (n,), True, why, verdict.cites))
                 break
         else:
             out.append(WrittenSentence(sentence, verdict.cites, False, verdict.why))

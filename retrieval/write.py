@@ -89,9 +89,14 @@ class Writer:
         one line and returned as a `Written` with nothing to show and a `note`."""
         started = time.perf_counter()
 
-        def done(text: str = "", kept: Sequence[WrittenSentence] = (), **kw: bool | str) -> Written:
+        def done(
+            text: str = "",
+            kept: Sequence[WrittenSentence] = (),
+            declined: bool = False,
+            note: str = "",
+        ) -> Written:
             ms = round((time.perf_counter() - started) * 1000, 1)
-            return Written(text, tuple(kept), self.client.model, ms, **kw)  # type: ignore[arg-type]
+            return Written(text, tuple(kept), self.client.model, ms, declined, note)
 
         try:
             reply = self.client.complete(
