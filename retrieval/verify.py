@@ -1,8 +1,9 @@
 """Check a written sentence against the passages it cites: does every fact in it stand there?
 
 A chat model's sentence ends with its citations (`[2]`, `[1][3]`, `[1, 3]`). It passes when
-every number, date, name and quoted phrase in it stands in one of the passages it cites, and
-when those passages hold most of its words (`COVERED`): both sides are normalised first
+every number, date, name and quoted phrase in it stands in one of the passages it cites (a
+number next to the words it stands next to in the sentence, `NEAR` / `WINDOW`), and when those
+passages hold most of its words (`COVERED`): both sides are normalised first
 (full- and half-width forms alike, `二〇二一` as `2021`, `1,234` as `1234`, an English month as
 its number with 月, case). An English word or name counts as held by a Chinese passage when
 one of its translations is there (`Translations`: the collection's bilingual lexicon). A
@@ -11,7 +12,7 @@ sentence that cites a passage the answer does not have, or none at all, fails.
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from retrieval.bilingual import stem
@@ -22,6 +23,10 @@ from retrieval.types import WrittenSentence
 Translations = Callable[[Sequence[str]], Mapping[str, Sequence[str]]]
 # Share of a sentence's checkable words that its cited passages must hold (bench/writing.py)
 COVERED = 0.5
+# A number must stand within WINDOW characters of one of the NEAR words on either side of it
+# in the sentence, where the passages hold those words at all (bench/writing.py)
+NEAR = 3
+WINDOW = 24
 # Words that say where a claim comes from, not what it claims.
 FRAMING = frozenset(
     [
@@ -73,13 +78,17 @@ _CN_RUN = re.compile(r"[〇零一二三四五六七八九]{2,}(?=年)")  # 二�
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _COUNTED = re.compile(r"\d+(?:\.\d+)?[\u4e00-\u9fff]?")
 _DIGIT_GAP = re.compile(r"(?<=\d) (?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) (?=\d)")
+_STOP = re.compile(r"[。！？!?]|\.(?=\s)")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,80})[”\"」』》]")
 # a capitalised word not opening an English sentence, next to Chinese text too ("签署Eutelsat")
 _ENGLISH_NAME = re.compile(
     r"(?<![.!?]\s)(?<!^)(?<![A-Za-z'\-])[A-Z][a-zA-Z'\-]+(?:\s+[A-Z][a-zA-Z'\-]+)*"
 )
+_LATIN_NAME = re.compile(r"(?<![A-Za-z'\-])[A-Z][a-zA-Z0-9'\-]+(?:\s+[A-Z][a-zA-Z0-9'\-]+)*")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _GLOSSED = re.compile(
-    r"((?<![A-Za-z'\-])[A-Z][a-zA-Z'\-]+(?:\s+[A-Z][a-zA-Z'\-]+)*)\s*[（(]([^()（）]{1,30})[)）]"
+    r"((?<![A-Za-z'\-])[A-Z][a-zA-Z'\-]+(?:\s+[A-Z][a-zA-Z'\-]+)*)"
+    r"\s*[（(]([^()（）]{0,29}[\u4e00-\u9fff][^()（）]{0,29})[)）]"
 )
 _CHINESE_NAME_TAGS = ("nr", "ns", "nt", "nz")
 MONTHS = {
@@ -133,6 +142,8 @@ class Fact:
     kind: str
     text: str
     forms: tuple[str, ...]
+    # a number's neighbouring words (before it, after it), once for each time it is stated
+    near: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 def facts(sentence: str) -> list[Fact]:
@@ -145,11 +156,15 @@ def facts(sentence: str) -> list[Fact]:
         out.append(Fact("month", m.group(0), (m.group(1), f"{n}月")))
     # a number with the Chinese unit that follows it (1956年, 5174架) stands with that unit:
     # the same number elsewhere in the passage, counting something else, does not count
-    counted = dict.fromkeys(m.group(0) for m in _COUNTED.finditer(said))
-    out += [Fact("number", n, (n,)) for n in counted]
+    counted: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+    for m in _COUNTED.finditer(said):
+        counted.setdefault(m.group(0), []).append(_neighbours(said, m.start(), m.end()))
+    out += [Fact("number", n, (n,), tuple(near)) for n, near in counted.items()]
     # "Kuwait (科威特)": an English name with the passage's own form of it in brackets
     glossed = {m.group(1): m.group(2) for m in _GLOSSED.finditer(plain)}
-    names = dict.fromkeys(m.group(0) for m in _ENGLISH_NAME.finditer(plain))
+    # in a Chinese sentence a capitalised word is a name wherever it stands, even first
+    latin = _LATIN_NAME if _CJK.search(plain) else _ENGLISH_NAME
+    names = dict.fromkeys(m.group(0) for m in latin.finditer(plain))
     names.update(
         dict.fromkeys(
             word
@@ -165,6 +180,56 @@ def facts(sentence: str) -> list[Fact]:
     return out
 
 
+def _neighbours(said: str, start: int, end: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the words next to a number in a normalised sentence, `NEAR` on each side."""
+    before = [w for w in tokenize(said[:start]) if _telling(w)]
+    after = [w for w in tokenize(said[end:]) if _telling(w)]
+    return tuple(before[-NEAR:]), tuple(after[:NEAR])
+
+
+def _telling(word: str) -> bool:
+    """Return whether a word next to a number can tell where it belongs: not one Chinese
+    character (至, 自, 到 stand next to most years) nor a short English word."""
+    return word not in FRAMING and (word[0].isdigit() or len(word) > (2 if word.isascii() else 1))
+
+
+def _occurrences(text: str, form: str) -> Iterator[re.Match[str]]:
+    """Yield where a normalised text states a number (alone: 5 is not in 15 or 2.5)."""
+    after = r"(?!\d|\.\d)" if form[-1].isdigit() else ""
+    return re.finditer(rf"(?<![\d.]){re.escape(form)}{after}", text)
+
+
+def _anchored(text: str, fact: Fact, translations: Mapping[str, Sequence[str]]) -> bool:
+    """Return whether each time the sentence states a number, the text states it next to
+    one of the same words (when the text holds any of them at all): a year right for another
+    event of the same passage is not right for this one."""
+    windows = [_around(text, *m.span()) for m in _occurrences(text, fact.forms[0])]
+    for near in fact.near:
+        sides = [[w for w in side if _word_in(text, w, translations)] for side in near]
+        if not any(
+            all(not side or any(_word_in(window, w, translations) for w in side) for side in sides)
+            for window in windows
+        ):
+            return False
+    return True
+
+
+def _around(text: str, start: int, end: int) -> str:
+    """Return the text within WINDOW characters of a span, not past its sentence."""
+    before = text[max(0, start - WINDOW) : start]
+    after = text[end : end + WINDOW]
+    before = _STOP.split(before)[-1]
+    return before + text[start:end] + _STOP.split(after)[0]
+
+
+def _word_in(text: str, word: str, translations: Mapping[str, Sequence[str]]) -> bool:
+    if word[0].isdigit():
+        return next(_occurrences(text, word), None) is not None
+    if not word.isascii():
+        return word in text
+    return _english_holds(text, word) or _translated(text, [word], translations)
+
+
 def _holds(text: str, fact: Fact) -> bool:
     """Return whether a normalised text holds the fact: a number (or a month's "1月") only
     where it stands alone, so that 5 is not found in 15 or 2.5, nor January in "11月"."""
@@ -172,10 +237,8 @@ def _holds(text: str, fact: Fact) -> bool:
         if not form[0].isdigit():
             if form in text:
                 return True
-        else:
-            after = r"(?!\d|\.\d)" if form[-1].isdigit() else ""
-            if re.search(rf"(?<![\d.]){re.escape(form)}{after}", text):
-                return True
+        elif next(_occurrences(text, form), None):
+            return True
     return False
 
 
@@ -247,12 +310,19 @@ class _Claims:
     facts: tuple[Fact, ...]
     nouns: tuple[str, ...]
     translations: Mapping[str, Sequence[str]]
+    chinese: bool  # written in Chinese: its English names are copied, not translated
 
     @classmethod
     def of(cls, sentence: str, translate: Translations) -> "_Claims":
         plain = normalise(without_cites(sentence))
         english = [w for w in tokenize(plain) if w.isascii()]
-        return cls(plain, tuple(facts(sentence)), tuple(nouns(plain)), translate(english))
+        return cls(
+            plain,
+            tuple(facts(sentence)),
+            tuple(nouns(plain)),
+            translate(english),
+            _CJK.search(plain) is not None,
+        )
 
 
 def _judge(claims: _Claims, numbers: tuple[int, ...], passages: Sequence[str]) -> Verdict:
@@ -267,8 +337,17 @@ def _judge(claims: _Claims, numbers: tuple[int, ...], passages: Sequence[str]) -
         f
         for f in claims.facts
         if not _holds(cited, f)
-        and not (f.kind == "name" and _translated(cited, f.forms[0].split(), translations))
+        and not (
+            f.kind == "name"
+            and f.forms[0].isascii()
+            and not claims.chinese
+            and _translated(cited, f.forms[0].split(), translations)
+        )
     )
+    if not missing:
+        missing = tuple(
+            f for f in claims.facts if f.kind == "number" and not _anchored(cited, f, translations)
+        )
     if missing:
         shown = ", ".join(f"{f.kind} {f.text!r}" for f in missing[:3])
         return Verdict(False, numbers, f"not in the cited passages: {shown}", missing)

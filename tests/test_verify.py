@@ -44,10 +44,27 @@ def test_a_changed_number_or_date_fails() -> None:
     assert not check("The session ended on 3 January 2021 [1].", PASSAGES).verified
 
 
+def test_a_number_must_stand_where_the_passage_states_it_not_only_somewhere() -> None:
+    history = "该公司创立于1993年，首任院长为王明。1995年，获准招收本科学生。"
+    assert check("该公司创立于1993年[1]。", [history]).verified
+    assert check("1995年，该公司获准招收本科学生[1]。", [history]).verified
+    # 1995 stands in the passage, but for another event
+    verdict = check("该公司创立于1995年，首任院长为王明[1]。", [history])
+    assert not verdict.verified and "1995" in verdict.why
+    assert not check(
+        "It was founded in 1995 by Wang Ming [1].",
+        ["It was founded in 1993 by Wang Ming. In 1995 it admitted its first students."],
+    ).verified
+
+
 def test_a_swapped_name_or_a_quote_from_elsewhere_fails() -> None:
     verdict = check("会议由埃及常驻代表主持[1]。", PASSAGES)
     assert not verdict.verified and "埃及" in verdict.why
     assert not check("会议通过了“无核武器区条约”[1]。", PASSAGES).verified
+    # an English name that opens a Chinese sentence is a name all the same
+    assert not check("Cessna公司于2021年11月29日举行会议[1]。", PASSAGES).verified
+    # an empty bracket is not the passage's form of a name
+    assert not check("The second session was chaired by Cessna (，) [1].", PASSAGES).verified
 
 
 def test_a_wrong_or_missing_citation_fails() -> None:
