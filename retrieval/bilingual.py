@@ -24,7 +24,10 @@ _ENGLISH = re.compile(r"[a-z][a-z'\-]*")
 
 
 def stem(word: str) -> str:
-    """Return a crude English stem, the same for a word and its inflections."""
+    """Return a crude English stem, the same for a word and its inflections (for a phrase,
+    its words' stems: "United States" and "united state" are both "unit state")."""
+    if " " in word.strip():
+        return " ".join(stem(w) for w in word.split())
     w = word.lower().strip("'-")
     if len(w) >= 5 and w.endswith(("ies", "ied")):
         return w[:-3] + "y"
@@ -40,11 +43,15 @@ def stem(word: str) -> str:
 
 
 def _glosses(definitions: str) -> Iterator[tuple[str, bool]]:
-    """Yield (stemmed English word, whether it is the whole gloss) for one dictionary entry."""
+    """Yield (stemmed English word, whether it is the whole gloss) for one dictionary entry,
+    and each gloss of several words as a phrase ("unit state" for 美国): a name is looked up
+    whole. A name explained after a comma is the name ("Paris, capital of France")."""
     for gloss in definitions.split("/"):
         if not gloss or _SKIP.match(gloss):
             continue
         for part in gloss.split(";"):
+            if part[:1].isupper():
+                part = part.split(",")[0]
             part = re.sub(r"\([^)]*\)|\[[^]]*\]", " ", part).strip().lower()
             part = re.sub(r"^(to|a|an|the) ", "", part)
             words = _ENGLISH.findall(part)
@@ -53,6 +60,8 @@ def _glosses(definitions: str) -> Iterator[tuple[str, bool]]:
             content = [w for w in words if w not in STOPWORDS]
             for w in content:
                 yield stem(w), len(content) == 1
+            if len(content) > 1:
+                yield stem(" ".join(content)), True
 
 
 def _entries(vocabulary: Collection[str]) -> Iterator[tuple[list[str], str]]:

@@ -6,7 +6,8 @@ number next to the words it stands next to in the sentence, `NEAR` / `WINDOW`), 
 passages hold most of its words (`COVERED`): both sides are normalised first
 (full- and half-width forms alike, `二〇二一` as `2021`, `1,234` as `1234`, an English month as
 its number with 月, case). An English word or name counts as held by a Chinese passage when
-one of its translations is there (`Translations`: the collection's bilingual lexicon). A
+one of its translations is there (`Translations`: the collection's bilingual lexicon, which
+holds names whole); a name also when the passage spells it by sound (`transliterate`). A
 sentence that cites a passage the answer does not have, or none at all, fails.
 """
 
@@ -16,7 +17,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from retrieval.bilingual import stem
-from retrieval.text import jieba, tokenize
+from retrieval.text import STOPWORDS, jieba, tokenize
+from retrieval.transliterate import spelled
 from retrieval.types import WrittenSentence
 
 # English words (stemmed) -> the collection's Chinese words that translate them
@@ -112,7 +114,10 @@ MONTHS = {
     )
     for m in names
 }
-_MONTH = re.compile(r"\b(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?")
+# capitalised: "it may be" states no month
+_MONTH = re.compile(
+    r"\b(" + "|".join(sorted((m.capitalize() for m in MONTHS), key=len, reverse=True)) + r")\b\.?"
+)
 
 
 def normalise(text: str) -> str:
@@ -151,15 +156,15 @@ def facts(sentence: str) -> list[Fact]:
     plain = without_cites(sentence)
     said = normalise(plain)
     out = [Fact("quote", q, (normalise(q),)) for q in _QUOTED.findall(plain)]
-    for m in _MONTH.finditer(said):
-        n = MONTHS[m.group(1)]
-        out.append(Fact("month", m.group(0), (m.group(1), f"{n}月")))
+    for m in _MONTH.finditer(unicodedata.normalize("NFKC", plain)):
+        n = MONTHS[m.group(1).lower()]
+        out.append(Fact("month", m.group(0), (m.group(1).lower(), f"{n}月")))
     # a number with the Chinese unit that follows it (1956年, 5174架) stands with that unit:
     # the same number elsewhere in the passage, counting something else, does not count
     counted: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
     for m in _COUNTED.finditer(said):
         counted.setdefault(m.group(0), []).append(_neighbours(said, m.start(), m.end()))
-    out += [Fact("number", n, (n,), tuple(near)) for n, near in counted.items()]
+    out += [Fact("number", n, _decade(n, said), tuple(near)) for n, near in counted.items()]
     # "Kuwait (科威特)": an English name with the passage's own form of it in brackets
     glossed = {m.group(1): m.group(2) for m in _GLOSSED.finditer(plain)}
     # in a Chinese sentence a capitalised word is a name wherever it stands, even first
@@ -178,6 +183,13 @@ def facts(sentence: str) -> list[Fact]:
         if normalise(n) not in MONTHS
     ]
     return out
+
+
+def _decade(number: str, said: str) -> tuple[str, ...]:
+    """Return the forms of a number: a decade ("the 1970s") also as 70年代 and 1970年代."""
+    if re.fullmatch(r"1[0-9]{2}0|20[0-9]0", number) and re.search(rf"{number}'?s\b", said):
+        return number, f"{number[2:]}年代", f"{number}年代"
+    return (number,)
 
 
 def _neighbours(said: str, start: int, end: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -199,13 +211,18 @@ def _occurrences(text: str, form: str) -> Iterator[re.Match[str]]:
     return re.finditer(rf"(?<![\d.]){re.escape(form)}{after}", text)
 
 
-def _anchored(text: str, fact: Fact, translations: Mapping[str, Sequence[str]]) -> bool:
+def _anchored(
+    text: str, fact: Fact, translations: Mapping[str, Sequence[str]], translated: bool
+) -> bool:
     """Return whether each time the sentence states a number, the text states it next to
-    one of the same words (when the text holds any of them at all): a year right for another
-    event of the same passage is not right for this one."""
-    windows = [_around(text, *m.span()) for m in _occurrences(text, fact.forms[0])]
+    one of the same words on each side of it (when the text holds any of them at all; on
+    either side when the sentence is in another language, whose word order differs): a year
+    right for another event of the same passage is not right for this one."""
+    windows = [_around(text, *m.span()) for f in fact.forms for m in _occurrences(text, f)]
     for near in fact.near:
         sides = [[w for w in side if _word_in(text, w, translations)] for side in near]
+        if translated:
+            sides = [[w for side in sides for w in side]]
         if not any(
             all(not side or any(_word_in(window, w, translations) for w in side) for side in sides)
             for window in windows
@@ -248,10 +265,27 @@ def _english_holds(text: str, word: str) -> bool:
 
 
 def _translated(text: str, words: Sequence[str], translations: Mapping[str, Sequence[str]]) -> bool:
-    """Return whether every word of an English phrase has a translation in `text` (one of
-    two characters or more: 约 or 好 stand in most Chinese passages)."""
+    """Return whether an English phrase, or else every word of it, has a translation in
+    `text` (one of two characters or more: 约 or 好 stand in most Chinese passages)."""
+    if len(words) > 1 and any(
+        len(h) > 1 and h in text for h in translations.get(stem(" ".join(words)), ())
+    ):
+        return True
     return bool(words) and all(
         any(len(h) > 1 and h in text for h in translations.get(stem(w), ())) for w in words
+    )
+
+
+def _rendered(text: str, name: str, translations: Mapping[str, Sequence[str]]) -> bool:
+    """Return whether a Chinese text renders an English name: by the dictionary, the whole
+    name or word by word, or its words by their sound (`transliterate.spelled`)."""
+    words = [
+        w for w in re.findall(r"[a-z][a-z\-]*", re.sub(r"'s\b", "", name)) if w not in STOPWORDS
+    ]
+    if _translated(text, words, translations):
+        return True
+    return bool(words) and all(
+        _translated(text, [w], translations) or spelled(text, w) for w in words
     )
 
 
@@ -315,10 +349,12 @@ class _Claims:
     @classmethod
     def of(cls, sentence: str, translate: Translations) -> "_Claims":
         plain = normalise(without_cites(sentence))
+        found = facts(sentence)
         english = [w for w in tokenize(plain) if w.isascii()]
+        english += [f.forms[0] for f in found if f.kind == "name" and " " in f.forms[0]]
         return cls(
             plain,
-            tuple(facts(sentence)),
+            tuple(found),
             tuple(nouns(plain)),
             translate(english),
             _CJK.search(plain) is not None,
@@ -333,20 +369,23 @@ def _judge(claims: _Claims, numbers: tuple[int, ...], passages: Sequence[str]) -
         return Verdict(False, numbers, f"cites a passage the answer does not have: {numbers}")
     cited = " ".join(passages[n - 1] for n in numbers)
     translations = claims.translations
+    translated = claims.chinese != (_CJK.search(cited) is not None)
     missing = tuple(
         f
         for f in claims.facts
         if not _holds(cited, f)
         and not (
-            f.kind == "name"
+            f.kind in ("name", "quote")
             and f.forms[0].isascii()
             and not claims.chinese
-            and _translated(cited, f.forms[0].split(), translations)
+            and _rendered(cited, f.forms[0], translations)
         )
     )
     if not missing:
         missing = tuple(
-            f for f in claims.facts if f.kind == "number" and not _anchored(cited, f, translations)
+            f
+            for f in claims.facts
+            if f.kind == "number" and not _anchored(cited, f, translations, translated)
         )
     if missing:
         shown = ", ".join(f"{f.kind} {f.text!r}" for f in missing[:3])

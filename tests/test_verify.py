@@ -4,6 +4,7 @@ from collections import Counter
 
 from retrieval.bilingual import build_lexicon, stem
 from retrieval.text import tokenize
+from retrieval.transliterate import spelled
 from retrieval.verify import Translations, check, cites, facts, normalise, sentences, verify_reply
 
 PASSAGES = [
@@ -124,3 +125,33 @@ def test_a_wrong_citation_is_corrected_only_when_another_passage_holds_the_sente
     assert kept[0].verified and kept[0].text == "大会第73/546号决定请秘书长召开会议[2]。"
     assert kept[0].corrected_from == (1,) and kept[0].cites == (2,)
     assert not kept[1].verified and kept[1].corrected_from is None
+
+
+def test_an_english_name_no_dictionary_holds_is_found_by_its_sound() -> None:
+    passage = (
+        "林迪斯法恩是一支民谣摇滚乐队，与泰恩赛德有着密切的联系。奥斯卡奖得主玛莉·麦特琳出席。"
+    )
+    assert spelled(passage, "Tyneside") and spelled(passage, "Matlin")
+    assert not spelled(passage, "Dewar") and not spelled(passage, "Kennedy")
+    lexicon = _lexicon(passage)
+    assert check("Marlee Matlin attended [1].", [passage], lexicon).verified
+    james = check("James Dewar attended [1].", [passage], lexicon)
+    assert not james.verified and "Dewar" in james.why
+
+
+def test_a_name_is_looked_up_whole_and_a_decade_or_a_modal_read_as_written() -> None:
+    passage = "美国广播公司在70年代初完成了向彩色电视的转变，总部不在巴黎。"
+    lexicon = _lexicon(passage)
+    assert "美国" in lexicon(["united states"])["unit state"]  # CC-CEDICT: /United States/
+    assert "巴黎" in lexicon(["Paris"])["paris"]  # /Paris, capital of France/
+    paris = check("The broadcaster of the United States is not in Paris [1].", [passage], lexicon)
+    assert paris.verified, paris.why
+    decade = check(
+        "The change to colour television was completed in the 1970s [1].", [passage], lexicon
+    )
+    assert decade.verified
+    assert not check(
+        "The change to colour television came in the 1980s [1].", [passage], lexicon
+    ).verified
+    assert not [f for f in facts("It may have been the plague [1].") if f.kind == "month"]
+    assert [f.forms for f in facts("It met on 3 May [1].") if f.kind == "month"] == [("may", "5月")]
