@@ -80,6 +80,11 @@ _CN_RUN = re.compile(r"[〇零一二三四五六七八九]{2,}(?=年)")  # 二�
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _COUNTED = re.compile(r"\d+(?:\.\d+)?[\u4e00-\u9fff]?")
 _DIGIT_GAP = re.compile(r"(?<=\d) (?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) (?=\d)")
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "k": 1e3, "m": 1e6, "bn": 1e9}
+# "1.5 million"; "m" and "bn" only after a currency sign ("£30m", not "300 m" tall)
+_SCALED = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(thousand|million|billion)\b|(?<=[$£€¥])(\d+(?:\.\d+)?)(k|m|bn)\b"
+)
 _STOP = re.compile(r"[。！？!?]|\.(?=\s)")
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,80})[”\"」』》]")
 # a capitalised word not opening an English sentence, next to Chinese text too ("签署Eutelsat")
@@ -162,9 +167,19 @@ def facts(sentence: str) -> list[Fact]:
     # a number with the Chinese unit that follows it (1956年, 5174架) stands with that unit:
     # the same number elsewhere in the passage, counting something else, does not count
     counted: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
-    for m in _COUNTED.finditer(said):
+    forms: dict[str, tuple[str, ...]] = {}
+    scaled = [m for m in _SCALED.finditer(said)]
+    for m in scaled:  # "1.5 million" stands as 1500000 or 150万
+        number, scale = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        forms[m.group(0)] = _amounts(float(number) * _SCALES[scale], m.group(0))
         counted.setdefault(m.group(0), []).append(_neighbours(said, m.start(), m.end()))
-    out += [Fact("number", n, _decade(n, said), tuple(near)) for n, near in counted.items()]
+    for m in _COUNTED.finditer(said):
+        if any(s.start() <= m.start() < s.end() for s in scaled):
+            continue
+        n = m.group(0)
+        forms[n] = _decade(n, said) if not n.isdigit() or len(n) < 5 else _amounts(int(n), n)
+        counted.setdefault(n, []).append(_neighbours(said, m.start(), m.end()))
+    out += [Fact("number", n, forms[n], tuple(near)) for n, near in counted.items()]
     # "Kuwait (科威特)": an English name with the passage's own form of it in brackets
     glossed = {m.group(1): m.group(2) for m in _GLOSSED.finditer(plain)}
     # in a Chinese sentence a capitalised word is a name wherever it stands, even first
@@ -183,6 +198,18 @@ def facts(sentence: str) -> list[Fact]:
         if normalise(n) not in MONTHS
     ]
     return out
+
+
+def _amounts(value: float, written: str) -> tuple[str, ...]:
+    """Return the forms of an amount: as written, in digits, and in 万 or 亿 (150万)."""
+    out = [written]
+    if value == int(value):
+        out.append(str(int(value)))
+    if value >= 10_000:
+        out.append(f"{value / 10_000:g}万")
+    if value >= 100_000_000:
+        out.append(f"{value / 100_000_000:g}亿")
+    return tuple(dict.fromkeys(out))
 
 
 def _decade(number: str, said: str) -> tuple[str, ...]:
