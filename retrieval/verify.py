@@ -168,7 +168,7 @@ def facts(sentence: str) -> list[Fact]:
     # the same number elsewhere in the passage, counting something else, does not count
     counted: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
     forms: dict[str, tuple[str, ...]] = {}
-    scaled = [m for m in _SCALED.finditer(said)]
+    scaled = list(_SCALED.finditer(said))
     for m in scaled:  # "1.5 million" stands as 1500000 or 150万
         number, scale = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         forms[m.group(0)] = _amounts(float(number) * _SCALES[scale], m.group(0))
@@ -176,10 +176,11 @@ def facts(sentence: str) -> list[Fact]:
     for m in _COUNTED.finditer(said):
         if any(s.start() <= m.start() < s.end() for s in scaled):
             continue
-        n = m.group(0)
-        forms[n] = _decade(n, said) if not n.isdigit() or len(n) < 5 else _amounts(int(n), n)
-        counted.setdefault(n, []).append(_neighbours(said, m.start(), m.end()))
-    out += [Fact("number", n, forms[n], tuple(near)) for n, near in counted.items()]
+        stated = m.group(0)
+        big = stated.isdigit() and len(stated) >= 5
+        forms[stated] = _amounts(int(stated), stated) if big else _decade(stated, said)
+        counted.setdefault(stated, []).append(_neighbours(said, m.start(), m.end()))
+    out += [Fact("number", k, forms[k], tuple(near)) for k, near in counted.items()]
     # "Kuwait (科威特)": an English name with the passage's own form of it in brackets
     glossed = {m.group(1): m.group(2) for m in _GLOSSED.finditer(plain)}
     # in a Chinese sentence a capitalised word is a name wherever it stands, even first
