@@ -1,6 +1,7 @@
 """The `citeqa` command line."""
 
 import dataclasses
+import getpass
 import json
 import os
 import sys
@@ -152,6 +153,71 @@ def ingest(obj: Context, path: Path | None, quiet: bool, rebuild: bool) -> None:
         f"{report.total_chunks} in the index ({report.seconds:.1f} s)"
         + (" — rebuilt for a new embedder, chunker or index layout" if report.rebuilt else "")
     )
+
+
+@cli.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.pass_obj
+def add(obj: Context, files: tuple[Path, ...]) -> None:
+    """Copy FILES into the data dir and index them (only they are embedded).
+
+    Each is checked first: its size (CITEQA_MAX_UPLOAD_MB), that its content is what its name
+    says, that it holds text, that it is not in the collection already. A file that fails
+    changes nothing; the others are added.
+    """
+    from ingest.library import BadUpload, Library
+
+    library = Library(obj.settings)
+    sent: list[tuple[str, bytes]] = []
+    refused = 0
+    for path in files:
+        try:
+            if path.stat().st_size > library.limit:
+                raise BadUpload(
+                    f"{path.name!r} is {path.stat().st_size / 2**20:.1f} MB, over the "
+                    f"{obj.settings.max_upload_mb} MB limit"
+                )
+            sent.append((path.name, path.read_bytes()))
+        except (OSError, BadUpload) as e:
+            click.echo(f"not added: {e}", err=True)
+            refused += 1
+    try:
+        results = library.add_many(sent, f"{getpass.getuser()} (command line)")
+    except CiteqaError as e:
+        raise click.ClickException(str(e)) from e
+    for result in results:
+        if isinstance(result, BadUpload):
+            click.echo(f"not added: {result}", err=True)
+            refused += 1
+        else:
+            for warning in result.warnings:
+                click.echo(f"warning {result.name}: {warning}", err=True)
+            click.echo(f"added {result.name}: {result.title}, {result.passages} passages")
+    if refused:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def remove(obj: Context, name: str, yes: bool) -> None:
+    """Delete the document NAME (a file name or title) from the data dir and the index."""
+    from ingest.library import Library
+
+    library = Library(obj.settings)
+    try:
+        source = library.find(name)
+        if not yes:
+            click.confirm(
+                f"remove {source} from {obj.settings.data_dir} and the index?", abort=True
+            )
+        library.remove(source)
+    except CiteqaError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"removed {source}")
 
 
 @cli.command()
@@ -321,10 +387,14 @@ def start(ctx: click.Context) -> None:
 @click.pass_obj
 def sources(obj: Context) -> None:
     """List the indexed documents with their chunk counts."""
+    from ingest.library import Library
+
     qa = _qa(obj.settings)
     titles = qa.sources
+    added = Library(obj.settings).provenance()
     for source, count in sorted(qa.chunk_counts().items()):
-        click.echo(f"{source}\t{count} chunks\t{titles[source]}")
+        by = f"\tadded by {added[source].by}, {added[source].at}" if source in added else ""
+        click.echo(f"{source}\t{count} chunks\t{titles[source]}{by}")
 
 
 @cli.command(name="eval")

@@ -32,6 +32,14 @@ from bot.render import (
     signals_text,
     written_text,
 )
+from bot.telegram_library import (
+    ADD_CAPTION,
+    RemoveButton,
+    add_document,
+    add_usage,
+    confirm_remove,
+    remove,
+)
 from bot.telegram_replies import answer, expired, show_closest, show_more, show_passage
 from bot.telegram_state import (
     BotApplication,
@@ -48,6 +56,7 @@ from bot.telegram_state import (
     user_id_of,
 )
 from bot.words import say
+from ingest.library import Library
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
@@ -92,10 +101,15 @@ async def help_command(update: Update, context: Context) -> None:
 async def sources(update: Update, context: Context) -> None:
     """List the documents with their titles."""
     qa = context.bot_data.qa
+    lang = lang_of(update)
     counts = qa.chunk_counts()
-    runs: Block = [Run(say("docs", lang_of(update)), "b")]
+    added = context.bot_data.library.provenance()
+    runs: Block = [Run(say("docs", lang), "b")]
     for source, title in sorted(qa.sources.items()):
         runs += [Run(f"\n• {title}\n  "), Run(f"{source} ({counts[source]})", "code")]
+        if source in added:
+            by = added[source]
+            runs.append(Run("\n  " + say("added_by", lang, by=by.by, at=by.at[:10]), "i"))
     await send(message_of(update), [runs])
 
 
@@ -192,6 +206,8 @@ COMMANDS: list[tuple[str, Handler, str]] = [
     ("doc", doc, "Restrict questions to one document; alone: clear"),
     ("why", why, "The scores behind the last answer"),
     ("new", new_conversation, "Start a new conversation (forget earlier questions)"),
+    ("add", add_usage, "Add a document (admins): send the file"),
+    ("remove", remove, "Remove a document (admins)"),
 ]
 
 
@@ -223,6 +239,7 @@ def build_application(settings: Settings, qa: "QA") -> BotApplication:
         ApplicationBuilder()
         .token(settings.telegram_token.get_secret_value())
         .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
         .context_types(context_types)
         .concurrent_updates(True)
         .post_init(_post_init)
@@ -233,6 +250,7 @@ def build_application(settings: Settings, qa: "QA") -> BotApplication:
     state.qa = qa
     state.access = Access(settings.telegram_allowed_users, settings.telegram_rate)
     state.questions = Questions()
+    state.library = Library(settings, getattr(getattr(qa, "searcher", None), "embedder", None))
     application.add_handler(TypeHandler(Update, gate), group=-1)
     new = filters.UpdateType.MESSAGE  # edits are not re-answered: the first reply stands
     for name, callback, _ in COMMANDS:
@@ -241,12 +259,18 @@ def build_application(settings: Settings, qa: "QA") -> BotApplication:
     application.add_handler(
         MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, unknown)
     )
+    document = new & filters.Document.ALL
+    application.add_handler(MessageHandler(document & filters.ChatType.PRIVATE, add_document))
+    application.add_handler(
+        MessageHandler(document & filters.CaptionRegex(ADD_CAPTION), add_document)
+    )
     application.add_handler(
         MessageHandler(new & filters.ChatType.PRIVATE & ~filters.TEXT, not_text)
     )
     application.add_handler(CallbackQueryHandler(show_passage, pattern=PassageButton.PATTERN))
     application.add_handler(CallbackQueryHandler(show_more, pattern=MoreButton.PATTERN))
     application.add_handler(CallbackQueryHandler(show_closest, pattern=ClosestButton.PATTERN))
+    application.add_handler(CallbackQueryHandler(confirm_remove, pattern=RemoveButton.PATTERN))
     application.add_handler(CallbackQueryHandler(expired))
     application.add_error_handler(on_error)
     return application

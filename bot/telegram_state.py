@@ -18,6 +18,7 @@ from retrieval.text import Language, language
 from retrieval.types import Answer
 
 if TYPE_CHECKING:
+    from ingest.library import Library
     from retrieval.qa import QA
 
 
@@ -41,6 +42,7 @@ class BotState:
     qa: "QA"
     access: Access
     questions: Questions
+    library: "Library"
 
 
 Context = CallbackContext[ExtBot[None], dict[Any, Any], ChatState, BotState]

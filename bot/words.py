@@ -37,6 +37,50 @@ WORDS: dict[str, dict[Language, str]] = {
     "show_closest": {"en": "Show the closest passages", "zh": "查看最接近的段落"},
     "covers": {"en": "The collection covers:", "zh": "本资料库包含："},
     "text_only": {"en": "I can only answer text questions.", "zh": "我只能回答文字问题。"},
+    "admins_only": {
+        "en": "Adding and removing documents is for this bot's admins; you can ask questions.",
+        "zh": "只有本机器人的管理员可以添加或删除文档；您可以提问。",
+    },
+    "add_usage": {
+        "en": "Send me a .pdf, .docx, .txt, .md or .html file to add it (in a group, with /add "
+        "as its caption).",
+        "zh": "把 .pdf、.docx、.txt、.md 或 .html 文件发给我即可添加"
+        "（在群组中请以 /add 作为文件说明）。",
+    },
+    "too_big": {
+        "en": "{name} is {mb:.1f} MB; documents up to {limit} MB are added.",
+        "zh": "{name} 有 {mb:.1f} MB；只能添加不超过 {limit} MB 的文档。",
+    },
+    "reading": {"en": "Reading {name}…", "zh": "正在读取 {name}…"},
+    "indexing": {"en": "Indexing {n} passages…", "zh": "正在索引 {n} 个段落…"},
+    "added": {
+        "en": "Added: {title}, {n} passages. Questions find it now.",
+        "zh": "已添加：{title}，共 {n} 个段落。现在可以就它提问了。",
+    },
+    "not_added": {"en": "Not added: {why}", "zh": "未添加：{why}"},
+    "download_failed": {
+        "en": "The download of {name} failed ({why}); nothing was added. Send it again.",
+        "zh": "{name} 下载失败（{why}），没有添加任何内容。请重新发送。",
+    },
+    "remove_usage": {
+        "en": "Usage: /remove NAME (a file name or title that /sources lists)",
+        "zh": "用法：/remove 名称（/sources 列出的文件名或标题）",
+    },
+    "remove_confirm": {
+        "en": "Remove {title} ({name}, {n} passages) from the collection?",
+        "zh": "要从资料库中删除 {title}（{name}，{n} 个段落）吗？",
+    },
+    "remove_yes": {"en": "Remove", "zh": "删除"},
+    "remove_no": {"en": "Keep", "zh": "保留"},
+    "remove_kept": {"en": "Kept: {title}.", "zh": "已保留：{title}。"},
+    "remove_gone": {
+        "en": "That document is no longer in the collection.",
+        "zh": "该文档已不在资料库中。",
+    },
+    "removing": {"en": "Removing {title}…", "zh": "正在删除 {title}…"},
+    "removed": {"en": "Removed: {title}.", "zh": "已删除：{title}。"},
+    "not_removed": {"en": "Not removed: {title} ({why})", "zh": "未删除：{title}（{why}）"},
+    "added_by": {"en": "added by {by}, {at}", "zh": "由 {by} 于 {at} 添加"},
     "denied": {
         "en": "Sorry, this bot is private. Ask its operator to add you.",
         "zh": "抱歉，这是一个私有机器人。请联系管理员把您加入名单。",

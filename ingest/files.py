@@ -14,6 +14,11 @@ from pathlib import Path
 
 from retrieval.errors import DataDirError
 
+# Who added which document (ingest/library.py): beside the documents, never read as one.
+ADDED = ".citeqa-added.json"
+# citeqa's own files in the data dir (that record, a file being written): passed over quietly
+OWN = ".citeqa-"
+
 
 @dataclass(frozen=True, slots=True)
 class Found:
@@ -126,7 +131,7 @@ def discover(data_dir: Path, ignored: frozenset[str]) -> Listing:
         for name in sorted(files):
             path = base / name
             relative = path.relative_to(data_dir).as_posix()
-            if relative in ignored:
+            if relative in ignored or name.startswith(OWN):
                 continue
             if name.startswith("."):
                 skipped.append((safe_name(relative), "a hidden file (not read)"))

@@ -7,6 +7,7 @@ returns the raw text, its blocks, and warnings for the user (bytes replaced, a P
 import io
 import logging
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from ingest.clean import Block, markdown_blocks, running_symbol, text_blocks
 from ingest.encoding import decode
 from ingest.files import readable_name
 from retrieval.errors import UnreadableFile
+
+# A DOCX whose parts unpack to more than this is not opened (a zip bomb would fill memory).
+MAX_UNPACKED = 256 * 2**20
 
 
 @dataclass
@@ -58,7 +62,11 @@ def _pdf(data: bytes) -> Read:
     with _warnings_of("pypdf") as warned:
         try:
             reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise UnreadableFile("an encrypted PDF: it needs a password; save it without one")
             raw = "\n".join(page.extract_text() or "" for page in reader.pages)
+        except UnreadableFile:
+            raise
         except Exception as e:  # pypdf raises many kinds on a broken file; the file is skipped
             raise UnreadableFile(f"broken PDF ({type(e).__name__}: {e})") from e
     notes = list(dict.fromkeys(warned))
@@ -82,7 +90,21 @@ def _docx_parts(data: bytes) -> Iterator[str]:
         yield ("#" * int(level.group(1)) + " " if level else "") + item.text
 
 
+def _unpacked(data: bytes) -> int:
+    """Return how many bytes a zip's members unpack to (as their headers say)."""
+    try:
+        return sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return 0  # python-docx says what is wrong with it
+
+
 def _docx(data: bytes) -> Read:
+    unpacked = _unpacked(data)
+    if unpacked > MAX_UNPACKED:
+        raise UnreadableFile(
+            f"a DOCX that unpacks to {unpacked / 2**20:,.0f} MB (over {MAX_UNPACKED // 2**20} "
+            "MB): not read, in case it is a zip bomb"
+        )
     try:
         raw = "\n\n".join(_docx_parts(data))
     except Exception as e:  # zip, XML and python-docx errors alike: the file is skipped

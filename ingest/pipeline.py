@@ -1,13 +1,17 @@
 """Ingest the data directory into the store: only what changed is embedded again."""
 
+import fcntl
 import hashlib
 import shutil
 import sqlite3
+import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,6 +83,24 @@ def chunk_ids(chunks: list[Chunk]) -> list[str]:
     return ids
 
 
+@contextmanager
+def ingest_lock(index_dir: Path, waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold the index's ingest lock (a file lock, across processes): one ingest at a time,
+    whether `citeqa ingest`, `citeqa add` or the bot started it. `waiting` is called once
+    when another holds it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / "ingest.lock", "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Ingester:
     """Brings the store in line with the data directory."""
 
@@ -91,11 +113,15 @@ class Ingester:
         log: Callable[[str], None] | None = None,
         log_every: float = LOG_EVERY,
         rebuild: bool = False,
+        allow_empty: bool = False,
     ):
         """`progress` shows a bar (on a terminal); `log`, when given, receives a progress
         line every `log_every` seconds instead (files, chunks, rate, ETA), for logs.
-        `rebuild` deletes the index first (a damaged vector store), to build it anew."""
+        `rebuild` deletes the index first (a damaged vector store), to build it anew.
+        `allow_empty`: a data dir without documents empties the index (its last document
+        was removed) instead of being refused."""
         self.settings = settings
+        self.allow_empty = allow_empty
         self.log = log
         self.log_every = log_every
         self.store = Store(settings)
@@ -120,7 +146,8 @@ class Ingester:
         """Ingest every document; remove the chunks of deleted ones. On a full disk, raise
         DiskFull: the index of the last finished ingest is kept, and the next run goes on."""
         try:
-            return self._run()
+            with ingest_lock(self.settings.index_dir, self._waiting):
+                return self._run()
         except (OSError, sqlite3.OperationalError) as e:
             full = out_of_space(e, self.settings.index_dir)
             if full is None:
@@ -133,7 +160,7 @@ class Ingester:
         listing = discover(data_dir, self.settings.ignore)
         self.report.failed += listing.skipped
         files = listing.documents
-        if not files:
+        if not files and not self.allow_empty:
             raise DataDirError(
                 f"no documents in {data_dir}: add {', '.join(supported_suffixes())} files"
             )
@@ -158,6 +185,13 @@ class Ingester:
         self._finish()
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _waiting(self) -> None:
+        message = "waiting for another ingest of this index to finish"
+        if self.log:
+            self.log(message)
+        elif self.progress:
+            print(message, file=sys.stderr)
 
     def _caught_up(self, generation: str) -> dict[str, FileChunks]:
         """Bring the keyword index in line with the store (rebuilt from it where it was
@@ -349,8 +383,10 @@ class Ingester:
         if info.get("ready") != generation:
             self._carry_baseline(str(info.get("ready", "")), generation, len(self.lexical))
             self.store.set_info(ready=generation)  # running bots and replicas switch to it now
-            # Measure the collection's baseline now (if not carried), not on the first question.
-            QA(self.settings, self.embedder)
+            # Measure the collection's baseline now (if not carried), not on the first question;
+            # an emptied collection (its last document removed) has none
+            if len(self.lexical):
+                QA(self.settings, self.embedder)
         self.report.total_chunks = len(self.lexical)  # in line with the store by now
 
 

@@ -41,6 +41,10 @@ class Allowlist:
         """Return True when the user may ask."""
         if not (self.ids or self.names):
             return True
+        return self.includes(user_id, username)
+
+    def includes(self, user_id: int, username: str | None) -> bool:
+        """Return True when the user is on the list (an empty list has nobody)."""
         return user_id in self.ids or (username or "").lower() in self.names
 
 
@@ -100,6 +104,22 @@ class Settings(BaseSettings):
     telegram_allowed_users: Annotated[Allowlist, NoDecode] = Field(
         Allowlist(), description="Comma-separated user ids or @usernames; empty allows anyone."
     )
+    telegram_admins: Annotated[Allowlist, NoDecode] = Field(
+        Allowlist(),
+        description="Comma-separated user ids or @usernames who may add and remove documents "
+        "from a chat; empty: nobody.",
+    )
+    telegram_base_file_url: str = Field(
+        "https://api.telegram.org/file/bot",
+        description="Bot API file download URL (self-hosted or tests).",
+    )
+    max_upload_mb: int = Field(
+        20,
+        ge=1,
+        le=2000,
+        description="Largest document, in MB, that `citeqa add` or a chat adds (the Bot API "
+        "downloads at most 20 MB).",
+    )
     telegram_rate: Annotated[Rate, NoDecode] = Field(
         Rate(10, 60.0), description="Questions allowed per user: COUNT/SECONDS."
     )
@@ -130,13 +150,13 @@ class Settings(BaseSettings):
         description="Seconds a written answer may take before the passages are shown alone.",
     )
 
-    @field_validator("chroma_url", "telegram_base_url", "llm_url")
+    @field_validator("chroma_url", "telegram_base_url", "telegram_base_file_url", "llm_url")
     @classmethod
     def _url(cls, value: str, info: Any) -> str:
         value = value.strip()
         if value and not _URL.match(value):
             raise ValueError("expected an http:// or https:// URL")
-        if not value and info.field_name == "telegram_base_url":
+        if not value and info.field_name.startswith("telegram_base"):
             raise ValueError("must not be empty")
         return value
 
@@ -178,7 +198,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a token from @BotFather, like 123456:ABC-def")
         return value
 
-    @field_validator("telegram_allowed_users", mode="before")
+    @field_validator("telegram_allowed_users", "telegram_admins", mode="before")
     @classmethod
     def _allowed(cls, value: object) -> object:
         items = _names(value)

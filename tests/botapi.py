@@ -3,6 +3,8 @@
 It speaks what python-telegram-bot sends: POST /bot<token>/<method> with form fields, where
 non-string values are JSON (so a text "123" stays a string). `getUpdates` long-polls until an
 update is queued or the server closes; a token other than the good one gets 401 on every call.
+Files put up with `serve_file` are described by `getFile` and downloaded with a GET of
+/file/bot<token>/<file_path>, as from the real server; a "broken" one stops halfway.
 """
 
 import asyncio
@@ -49,6 +51,7 @@ class FakeBotAPI:
         self._updates: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
+        self._files: dict[str, tuple[bytes, bool]] = {}
         self._cond = threading.Condition()
         self._closed = False
         self.pushed_at = 0.0
@@ -60,6 +63,18 @@ class FakeBotAPI:
     def base_url(self) -> str:
         """Return the base URL python-telegram-bot appends the token to."""
         return f"http://127.0.0.1:{self._server.server_address[1]}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """Return the base URL of file downloads, the token appended."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/file/bot"
+
+    def serve_file(self, data: bytes, broken: bool = False) -> str:
+        """Put up a file for getFile and download; return its file_id. A `broken` one's
+        download stops halfway (the connection closes)."""
+        file_id = f"doc{len(self._files) + 1}"
+        self._files[file_id] = (data, broken)
+        return file_id
 
     def __enter__(self) -> "FakeBotAPI":
         self._thread.start()
@@ -101,6 +116,17 @@ class FakeBotAPI:
             self.calls.append((method, params))
         if method == "getMe":
             return 200, {"ok": True, "result": BOT}
+        if method == "getFile":
+            if params.get("file_id") not in self._files:
+                return 400, {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: invalid file_id",
+                }
+            data, _ = self._files[params["file_id"]]
+            file = {"file_id": params["file_id"], "file_unique_id": params["file_id"]}
+            path = f"documents/{params['file_id']}"
+            return 200, {"ok": True, "result": file | {"file_size": len(data), "file_path": path}}
         if method == "sendMessage":
             chat = {"id": int(params["chat_id"]), "type": "private"}
             message = {
@@ -149,6 +175,25 @@ class FakeBotAPI:
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def do_GET(self) -> None:
+                _, _, rest = self.path.partition("/file/bot")
+                token, _, path = rest.partition("/")
+                data, broken = api._files.get(path.removeprefix("documents/"), (b"", False))
+                if token != api.token or not path.startswith("documents/") or not data:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with api._cond:
+                    api.calls.append(("download", {"path": path, "_at": time.monotonic()}))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2] if broken else data)
+                if broken:
+                    self.close_connection = True
+
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
@@ -165,6 +210,7 @@ def running(token: str, settings: Settings, qa: Any, **telegram: str) -> Iterato
         configured = Settings.model_validate(
             settings.model_dump()
             | {"telegram_token": SecretStr(token), "telegram_base_url": api.base_url}
+            | {"telegram_base_file_url": api.base_file_url}
             | {f"telegram_{k}": v for k, v in telegram.items()}
         )
         application = build_application(configured, qa)

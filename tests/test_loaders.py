@@ -6,28 +6,12 @@ import pytest
 
 from ingest.loaders import load, read_catalog
 from retrieval.errors import UnreadableFile
-
-
-def _pdf(path: Path, lines: list[str]) -> None:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    pdf = canvas.Canvas(str(path))
-    for page in range(2):
-        pdf.setFont("STSong-Light", 12)
-        y = 800
-        for line in [*lines, f"GE.12-6362{page}"]:
-            pdf.drawString(50, y, line)
-            y -= 20
-        pdf.showPage()
-    pdf.save()
+from tests.documents import write_pdf
 
 
 def test_pdf_with_chinese_text(tmp_path: Path) -> None:
     path = tmp_path / "a.pdf"
-    _pdf(path, ["赫尔辛基被选为可能的会议举办地。", "这是第二句话。"])
+    write_pdf(path, ["赫尔辛基被选为可能的会议举办地。", "这是第二句话。"])
     doc, _ = load(path, "a.pdf")
     text = " ".join(b.text for b in doc.blocks)
     assert "赫尔辛基被选为可能的会议举办地。" in text
@@ -152,7 +136,7 @@ def test_a_pdf_library_warning_is_a_warning_of_that_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "cut.pdf"
-    _pdf(path, ["赫尔辛基被选为可能的会议举办地。"])
+    write_pdf(path, ["赫尔辛基被选为可能的会议举办地。"])
     data = path.read_bytes()
     path.write_bytes(data[: data.rfind(b"%%EOF") + 4])  # the end marker cut short
     doc, warnings = load(path, "cut.pdf")
