@@ -255,7 +255,7 @@ class Library:
                 return found[0]
             if len(found) > 1:
                 raise BadUpload(f"{wanted!r} could be {', '.join(sorted(found)[:5])}")
-        raise BadUpload(f"no document is called {wanted!r}: /sources lists them")
+        raise BadUpload(f"no document is called {wanted!r}")
 
     def remove(self, source: str) -> Report:
         """Delete a document from the data dir and the index."""

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from pydantic import SecretStr
 
@@ -176,7 +176,7 @@ class FakeBotAPI:
                 self.wfile.write(payload)
 
             def do_GET(self) -> None:
-                _, _, rest = self.path.partition("/file/bot")
+                _, _, rest = unquote(self.path).partition("/file/bot")
                 token, _, path = rest.partition("/")
                 data, broken = api._files.get(path.removeprefix("documents/"), (b"", False))
                 if token != api.token or not path.startswith("documents/") or not data:

@@ -7,6 +7,11 @@ from pathlib import Path
 
 def chinese_pdf(lines: list[str], pages: int = 2, password: str | None = None) -> bytes:
     """Return a PDF of `lines` on each page (and a running document symbol), in a CJK font."""
+    return chinese_pdf_pages([[*lines, f"GE.12-6362{n}"] for n in range(pages)], password)
+
+
+def chinese_pdf_pages(pages: list[list[str]], password: str | None = None) -> bytes:
+    """Return a PDF with these lines on its pages, in a CJK font; encrypted with a password."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
@@ -14,10 +19,10 @@ def chinese_pdf(lines: list[str], pages: int = 2, password: str | None = None) -
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     out = io.BytesIO()
     pdf = canvas.Canvas(out, encrypt=password)
-    for page in range(pages):
+    for lines in pages:
         pdf.setFont("STSong-Light", 12)
         y = 800
-        for line in [*lines, f"GE.12-6362{page}"]:
+        for line in lines:
             pdf.drawString(50, y, line)
             y -= 20
         pdf.showPage()

@@ -7,6 +7,7 @@ from pathlib import Path
 from retrieval.settings import Settings
 from retrieval.text import squash
 from tests.conftest import CITATION_KEYS, run_citeqa, settings_env
+from tests.documents import chinese_pdf
 
 
 def _run(
@@ -85,3 +86,30 @@ def test_sources_and_ingest_commands(hashed: Settings) -> None:
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 5
     out = _run(hashed, "ingest")
     assert out.returncode == 0 and "0 indexed, 5 unchanged" in out.stdout
+
+
+def test_add_and_remove_from_the_command_line(hashed: Settings, tmp_path: Path) -> None:
+    report = tmp_path / "火星报告.pdf"
+    report.write_bytes(
+        chinese_pdf(["2031年，联合国在火星建立了第一个科学基地，共有12名科学家常驻。"])
+    )
+    fake = tmp_path / "fake.pdf"
+    fake.write_text("这只是文字。", "utf-8")
+    out = _run(hashed, "add", str(report), str(fake))
+    assert out.returncode == 1  # one of the two was refused
+    assert "added 火星报告.pdf: 火星报告," in out.stdout
+    assert "not added: 'fake.pdf' is named as a PDF but holds text" in out.stderr
+    assert not (hashed.data_dir / "fake.pdf").exists()
+    again = _run(hashed, "add", str(report))
+    assert again.returncode == 1 and "already in the collection as 火星报告.pdf" in again.stderr
+    listed = _run(hashed, "sources")
+    assert "火星报告.pdf" in listed.stdout and "added by" in listed.stdout
+    answer = json.loads(_run(hashed, "ask", "--json", "火星基地有多少名科学家？").stdout)
+    assert answer["citations"][0]["source"] == "火星报告.pdf"
+    kept = _run(hashed, "remove", "火星报告", stdin="n\n")
+    assert kept.returncode == 1 and (hashed.data_dir / "火星报告.pdf").exists()
+    removed = _run(hashed, "remove", "火星报告", "--yes")
+    assert removed.returncode == 0 and "removed 火星报告.pdf" in removed.stdout
+    assert "火星报告.pdf" not in _run(hashed, "sources").stdout
+    unknown = _run(hashed, "remove", "土星", "--yes")
+    assert unknown.returncode == 1 and "no document is called '土星'" in unknown.stderr
