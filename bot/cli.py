@@ -175,10 +175,8 @@ def add(obj: Context, files: tuple[Path, ...]) -> None:
     for path in files:
         try:
             if path.stat().st_size > library.limit:
-                raise BadUpload(
-                    f"{path.name!r} is {path.stat().st_size / 2**20:.1f} MB, over the "
-                    f"{obj.settings.max_upload_mb} MB limit"
-                )
+                mb, limit = path.stat().st_size / 2**20, obj.settings.max_upload_mb
+                raise BadUpload("too_big", name=path.name, mb=mb, limit=limit)
             sent.append((path.name, path.read_bytes()))
         except (OSError, BadUpload) as e:
             click.echo(f"not added: {e}", err=True)

@@ -19,7 +19,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
 from bot.telegram_state import Context, lang_of, match_of, message_of, query_of
-from bot.words import say
+from bot.words import KIND_WORDS, say
+from ingest.library import BadUpload
 from retrieval.errors import CiteqaError
 from retrieval.text import Language
 
@@ -51,6 +52,15 @@ class RemoveButton:
     def parse(cls, match: re.Match[str]) -> "RemoveButton":
         """Return the button a `PATTERN` match describes."""
         return cls(match[2], match[1] == "y")
+
+
+def reason(error: CiteqaError, lang: Language) -> str:
+    """Return why a file was not added (or a name not found), in the user's language."""
+    if not isinstance(error, BadUpload):
+        return str(error)
+    words = KIND_WORDS[lang]
+    values = {k: words.get(v, v) if isinstance(v, str) else v for k, v in error.values.items()}
+    return say(f"refused_{error.key}", lang, **values)
 
 
 def is_admin(context: Context, user: User | None) -> bool:
@@ -110,7 +120,7 @@ async def _add(
         added = await asyncio.to_thread(library.add, name, data, by, indexing)
     except CiteqaError as e:
         await _settled(edits)
-        await status.edit_text(say("not_added", lang, name=name, why=str(e)))
+        await status.edit_text(say("not_added", lang, name=name, why=reason(e, lang)))
         return
     await _settled(edits)
     context.bot_data.qa.refresh(force=True)
@@ -147,7 +157,7 @@ async def remove(update: Update, context: Context) -> None:
     try:
         source = library.find(wanted)
     except CiteqaError as e:
-        await message.reply_text(str(e))
+        await message.reply_text(reason(e, lang))
         return
     qa = context.bot_data.qa
     title = qa.sources.get(source, source)
@@ -185,7 +195,7 @@ async def confirm_remove(update: Update, context: Context) -> None:
     try:
         await asyncio.to_thread(context.bot_data.library.remove, source)
     except CiteqaError as e:
-        await query.edit_message_text(say("not_removed", lang, title=title, why=str(e)))
+        await query.edit_message_text(say("not_removed", lang, title=title, why=reason(e, lang)))
         return
     qa.refresh(force=True)
     logger.info("removed %s for %s", source, sender(query.from_user))

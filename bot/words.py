@@ -81,6 +81,30 @@ WORDS: dict[str, dict[Language, str]] = {
     "removed": {"en": "Removed: {title}.", "zh": "已删除：{title}。"},
     "not_removed": {"en": "Not removed: {title} ({why})", "zh": "未删除：{title}（{why}）"},
     "added_by": {"en": "added by {by}, {at}", "zh": "由 {by} 于 {at} 添加"},
+    # why a file is not added (ingest/library.py REASONS, in the same order)
+    "refused_too_big": {
+        "en": "{name} is {mb:.1f} MB, over the {limit} MB limit",
+        "zh": "{name} 有 {mb:.1f} MB，超过了 {limit} MB 的上限",
+    },
+    "refused_unsupported": {
+        "en": "citeqa reads {kinds} files; {name} is {holds}",
+        "zh": "citeqa 只读取 {kinds} 文件；{name} 是{holds}",
+    },
+    "refused_wrong_kind": {
+        "en": "{name} is named as {named} but holds {holds}",
+        "zh": "{name} 的名称表明是{named}，内容却是{holds}",
+    },
+    "refused_unreadable": {"en": "{name} cannot be read: {why}", "zh": "无法读取 {name}：{why}"},
+    "refused_duplicate": {
+        "en": "{name} is already in the collection as {held}",
+        "zh": "{name} 已在资料库中，名为 {held}",
+    },
+    "refused_ambiguous": {"en": "{name} could be {choices}", "zh": "{name} 可能是：{choices}"},
+    "refused_unknown": {"en": "no document is called {name}", "zh": "没有名为 {name} 的文档"},
+    "refused_outside": {
+        "en": "{name} is not a document of the collection",
+        "zh": "{name} 不是资料库中的文档",
+    },
     "denied": {
         "en": "Sorry, this bot is private. Ask its operator to add you.",
         "zh": "抱歉，这是一个私有机器人。请联系管理员把您加入名单。",
@@ -114,6 +138,20 @@ WORDS: dict[str, dict[Language, str]] = {
 }
 # How two sentences are joined on one line: Chinese needs no space after its full stop.
 SENTENCE_GAP: dict[Language, str] = {"en": " ", "zh": ""}
+
+
+# what a file holds (ingest/library.py), as the reasons above name it
+KIND_WORDS: dict[Language, dict[str, str]] = {
+    "en": {},
+    "zh": {
+        "a PDF": "PDF 文件",
+        "a Word document (.docx)": "Word 文档（.docx）",
+        "text": "文本",
+        "binary data": "二进制数据",
+        "a ZIP archive": "ZIP 压缩包",
+        "a broken ZIP archive": "损坏的 ZIP 压缩包",
+    },
+}
 
 
 def say(key: str, lang: Language, **values: object) -> str:

@@ -45,8 +45,27 @@ KINDS = {".pdf": "a PDF", ".docx": "a Word document (.docx)"} | dict.fromkeys(
 NAME_BYTES = 150
 
 
+# why a file is not added (or a name not found), in English; the bot has each in Chinese too
+REASONS = {
+    "too_big": "{name!r} is {mb:.1f} MB, over the {limit} MB limit",
+    "unsupported": "citeqa reads {kinds} files; {name!r} is {holds}",
+    "wrong_kind": "{name!r} is named as {named} but holds {holds}",
+    "unreadable": "{name!r} cannot be read: {why}",
+    "duplicate": "{name!r} is already in the collection as {held}",
+    "ambiguous": "{name!r} could be {choices}",
+    "unknown": "no document is called {name!r}",
+    "outside": "{name!r} is not a document of the collection",
+}
+
+
 class BadUpload(CiteqaError):
-    """A file that is not added: the message says why, for the person who sent it."""
+    """A file that is not added, or a name that is no document: `key` (of REASONS) and
+    `values` say why, for the person who sent it."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(REASONS[key].format(**values))
+        self.key = key
+        self.values = values
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +115,11 @@ def check_kind(name: str, data: bytes) -> str:
         if not suffix and content == "text":
             return ".txt"
         kinds = ", ".join(sorted(READERS))
-        raise BadUpload(f"citeqa reads {kinds} files; {name!r} is {content}")
+        raise BadUpload("unsupported", kinds=kinds, name=name, holds=content)
     expected = ".pdf" if suffix == ".pdf" else ".docx" if suffix == ".docx" else "text"
     if content != expected:
         shown = KINDS.get(content, content)
-        raise BadUpload(f"{name!r} is named as {KINDS[suffix]} but holds {shown}")
+        raise BadUpload("wrong_kind", name=name, named=KINDS[suffix], holds=shown)
     return suffix
 
 
@@ -148,10 +167,8 @@ class Library:
         """Check a file as `add` does, changing nothing: return its suffix, how many
         passages it makes and the reader's warnings; raise BadUpload."""
         if len(data) > self.limit:
-            raise BadUpload(
-                f"{given!r} is {len(data) / 2**20:.1f} MB, over the {self.settings.max_upload_mb} "
-                "MB limit"
-            )
+            mb = len(data) / 2**20
+            raise BadUpload("too_big", name=given, mb=mb, limit=self.settings.max_upload_mb)
         suffix = check_kind(given, data)
         with tempfile.TemporaryDirectory(prefix="citeqa-upload-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
@@ -159,7 +176,7 @@ class Library:
             try:
                 document, warnings = load(path, given, data=data)
             except UnreadableFile as e:
-                raise BadUpload(f"{given!r} cannot be read: {e}") from e
+                raise BadUpload("unreadable", name=given, why=str(e)) from e
         return suffix, len(chunk(document)), warnings
 
     def add(
@@ -203,9 +220,7 @@ class Library:
             for i, given, data, suffix, count, warnings in checked:
                 digest = hashlib.sha256(data).hexdigest()
                 if digest in held:
-                    results[i] = BadUpload(
-                        f"{given!r} is already in the collection as {held[digest]}"
-                    )
+                    results[i] = BadUpload("duplicate", name=given, held=held[digest])
                     continue
                 name = self._write(safe_filename(given, suffix), data)
                 held[digest] = name
@@ -215,7 +230,8 @@ class Library:
             if written:
                 passages(sum(w[3] for w in written))
                 self._ingest_added(written, results)
-        return [r if r is not None else BadUpload("not added") for r in results]
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
 
     def _ingest_added(
         self,
@@ -231,7 +247,7 @@ class Library:
         failed = dict(report.failed)
         unread = [w for w in written if w[2] in failed]
         for i, given, name, _, _ in unread:
-            results[i] = BadUpload(f"{given!r} cannot be read: {failed[name]}")
+            results[i] = BadUpload("unreadable", name=given, why=failed[name])
         if unread:
             self._undo([w[2] for w in unread])
         index = open_index(self.settings.index_dir)
@@ -254,15 +270,15 @@ class Library:
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
-                raise BadUpload(f"{wanted!r} could be {', '.join(sorted(found)[:5])}")
-        raise BadUpload(f"no document is called {wanted!r}")
+                raise BadUpload("ambiguous", name=wanted, choices=", ".join(sorted(found)[:5]))
+        raise BadUpload("unknown", name=wanted)
 
     def remove(self, source: str) -> Report:
         """Delete a document from the data dir and the index."""
         with self._lock:
             path = self.settings.data_dir / source
             if not path.resolve().is_relative_to(self.settings.data_dir.resolve()):
-                raise BadUpload(f"{source!r} is not a document of the collection")
+                raise BadUpload("outside", name=source)
             path.unlink(missing_ok=True)
             self._forget(source)
             return self._ingest()

@@ -109,7 +109,7 @@ def test_others_are_told_adding_is_for_admins_and_nothing_is_downloaded(hashed: 
     ("name", "data", "more", "said"),
     [
         ("big.txt", b"x", {"file_size": 21 * 2**20}, "只能添加不超过 20 MB 的文档"),
-        ("fake.pdf", "这只是文字。".encode(), {}, "named as a PDF but holds text"),
+        ("fake.pdf", "这只是文字。".encode(), {}, "fake.pdf 的名称表明是PDF 文件，内容却是文本"),
         ("locked.pdf", chinese_pdf(["机密"], password="secret"), {}, "encrypted PDF"),
         ("empty.txt", b"  \n", {}, "empty"),
         ("half.md", f"# 火星\n\n{MARS}".encode(), {"broken": True}, "下载失败"),
@@ -129,7 +129,7 @@ def test_a_file_already_there_is_named(hashed: Settings) -> None:
     existing = sorted(p for p in hashed.data_dir.iterdir() if p.suffix == ".txt")[0]
     with running(TOKEN, hashed, QA(hashed), admins="@alice") as api:
         api.push(_document(api, "copy.txt", existing.read_bytes()))
-        api.wait_for(lambda a: any("already in the collection as" in t for t in _status(a)))
+        api.wait_for(lambda a: any("已在资料库中，名为" in t for t in _status(a)))
         assert existing.name in _status(api)[-1]
 
 
