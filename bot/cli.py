@@ -207,7 +207,7 @@ def remove(obj: Context, name: str, yes: bool) -> None:
 
     library = Library(obj.settings)
     try:
-        source = library.find(name)
+        source = library.find(name, partial=not yes)  # a part of a name only when asked
         if not yes:
             click.confirm(
                 f"remove {source} from {obj.settings.data_dir} and the index?", abort=True

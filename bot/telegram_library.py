@@ -12,8 +12,10 @@ import contextlib
 import hashlib
 import logging
 import re
-from concurrent.futures import Future
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.error import TelegramError
@@ -27,6 +29,23 @@ from retrieval.text import Language
 logger = logging.getLogger(__name__)
 # /add as a document's caption, the way to add one in a group
 ADD_CAPTION = re.compile(r"^/add(?:@\w+)?(?:\s|$)")
+# Changes to the collection wait here, one at a time, for the ingest lock: not in the pool
+# that answers questions, which a few uploads waiting on a long ingest would otherwise fill.
+CHANGES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-library")
+T = TypeVar("T")
+
+
+async def _changing(work: Callable[[], T]) -> T:
+    """Run a change to the collection on its own thread, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(CHANGES, work)
+
+
+async def _refreshed(context: Context) -> None:
+    """Make the next question see the changed index (off the event loop: it reopens it)."""
+    try:
+        await asyncio.to_thread(context.bot_data.qa.refresh, True)
+    except CiteqaError as e:  # the next question tries again
+        logger.warning("could not reload the index after a change: %s", e)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +113,10 @@ async def add_document(update: Update, context: Context) -> None:
     status = await message.reply_text(say("reading", lang, name=name))
     try:
         file = await context.bot.get_file(sent.file_id)
+        if file.file_size and file.file_size > library.limit:
+            mb, limit = file.file_size / 2**20, library.settings.max_upload_mb
+            await status.edit_text(say("too_big", lang, name=name, mb=mb, limit=limit))
+            return
         data = bytes(await file.download_as_bytearray())
     except TelegramError as e:
         logger.warning("download of a document failed: %s", e)
@@ -117,13 +140,18 @@ async def _add(
 
     library = context.bot_data.library
     try:
-        added = await asyncio.to_thread(library.add, name, data, by, indexing)
+        added = await _changing(lambda: library.add(name, data, by, indexing))
     except CiteqaError as e:
         await _settled(edits)
         await status.edit_text(say("not_added", lang, name=name, why=reason(e, lang)))
         return
+    except Exception:
+        logger.exception("adding %s failed", name)
+        await _settled(edits)
+        await status.edit_text(say("not_added", lang, name=name, why=say("error", lang)))
+        return
     await _settled(edits)
-    context.bot_data.qa.refresh(force=True)
+    await _refreshed(context)
     logger.info("added %s (%d passages) for %s", added.name, added.passages, by)
     await status.edit_text(say("added", lang, title=added.title, n=added.passages))
 
@@ -182,21 +210,24 @@ async def confirm_remove(update: Update, context: Context) -> None:
         return
     await query.answer()
     button = RemoveButton.parse(match_of(context))
-    qa = context.bot_data.qa
-    source = next((s for s in qa.sources if RemoveButton.key_of(s) == button.key), None)
+    library = context.bot_data.library
+    sources = await asyncio.to_thread(library.sources)
+    source = next((s for s in sources if RemoveButton.key_of(s) == button.key), None)
     if source is None:
         await query.edit_message_text(say("remove_gone", lang))
         return
-    title = qa.sources[source]
+    title = sources[source]
     if not button.confirm:
         await query.edit_message_text(say("remove_kept", lang, title=title))
         return
     await query.edit_message_text(say("removing", lang, title=title))
     try:
-        await asyncio.to_thread(context.bot_data.library.remove, source)
-    except CiteqaError as e:
-        await query.edit_message_text(say("not_removed", lang, title=title, why=reason(e, lang)))
+        await _changing(lambda: library.remove(source))
+    except Exception as e:
+        logger.exception("removing %s failed", source)
+        why = reason(e, lang) if isinstance(e, CiteqaError) else say("error", lang)
+        await query.edit_message_text(say("not_removed", lang, title=title, why=why))
         return
-    qa.refresh(force=True)
+    await _refreshed(context)
     logger.info("removed %s for %s", source, sender(query.from_user))
     await query.edit_message_text(say("removed", lang, title=title))

@@ -79,7 +79,10 @@ WORDS: dict[str, dict[Language, str]] = {
     },
     "removing": {"en": "Removing {title}…", "zh": "正在删除 {title}…"},
     "removed": {"en": "Removed: {title}.", "zh": "已删除：{title}。"},
-    "not_removed": {"en": "Not removed: {title} ({why})", "zh": "未删除：{title}（{why}）"},
+    "not_removed": {
+        "en": "Removing {title} did not finish ({why}); the next ingest completes it.",
+        "zh": "删除 {title} 未完成（{why}）；下一次索引会完成它。",
+    },
     "added_by": {"en": "added by {by}, {at}", "zh": "由 {by} 于 {at} 添加"},
     # why a file is not added (ingest/library.py REASONS, in the same order)
     "refused_too_big": {

@@ -5,10 +5,12 @@ that its content is what its name says (a PDF starts `%PDF-`, a DOCX is a zip ho
 `word/document.xml`, text is not binary), that citeqa can read text from it, and that it is
 not already in the collection. It is then written into the data dir under a name of citeqa's
 making (`safe_filename`: the sender's name without any folder, hidden dot or control
-character; a name already taken gets " (2)") and the data dir is ingested incrementally: only
-that file is read and embedded. Ingests run one at a time (`ingest.pipeline.ingest_lock`),
-whoever starts them. Who added what, and when, is kept beside the documents in
-`ADDED` (a hidden file the ingest does not read).
+character; a name already taken gets " (2)") and the data dir is ingested incrementally: that
+file is embedded (and whatever else changed in the data dir since the last ingest is brought
+in line). A change holds the index's ingest lock (`ingest.pipeline.ingest_lock`) from its
+checks against the collection to the end of its ingest, whichever process makes it. Who
+added what, and when, is kept beside the documents in `ADDED` (a hidden file the ingest does
+not read).
 """
 
 import hashlib
@@ -29,9 +31,9 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from ingest.chunking import chunk
-from ingest.files import ADDED
+from ingest.files import ADDED, OWN, discover
 from ingest.loaders import READERS, load
-from ingest.pipeline import Ingester, Report
+from ingest.pipeline import Ingester, Report, ingest_lock
 from retrieval.errors import CiteqaError, UnreadableFile
 from retrieval.lexical import open_index
 from retrieval.settings import Settings
@@ -138,7 +140,8 @@ def safe_filename(given: str, suffix: str) -> str:
 
 
 def _taken(data_dir: Path, name: str, ignored: frozenset[str]) -> bool:
-    return name in ignored or (data_dir / name).exists() or name.lower() == ADDED.lower()
+    # lexists: a dangling link holds its name too
+    return name in ignored or os.path.lexists(data_dir / name) or name.startswith(OWN)
 
 
 def _unique(data_dir: Path, name: str, ignored: frozenset[str]) -> str:
@@ -210,23 +213,27 @@ class Library:
                 checked.append((i, given, data, *self.check(given, data)))
             except BadUpload as e:
                 results[i] = e
-        with self._lock:
+        with self._lock, ingest_lock(self.settings.index_dir):
             held = {
                 h: s
                 for s, f in open_index(self.settings.index_dir).files().items()
                 for h in f.hashes
             }
             written: list[tuple[int, str, str, int, list[str]]] = []
-            for i, given, data, suffix, count, warnings in checked:
-                digest = hashlib.sha256(data).hexdigest()
-                if digest in held:
-                    results[i] = BadUpload("duplicate", name=given, held=held[digest])
-                    continue
-                name = self._write(safe_filename(given, suffix), data)
-                held[digest] = name
-                when = datetime.now(UTC).isoformat(timespec="seconds")
-                self._record(name, Provenance(by, when, given))
-                written.append((i, given, name, count, warnings))
+            try:
+                for i, given, data, suffix, count, warnings in checked:
+                    digest = hashlib.sha256(data).hexdigest()
+                    if digest in held:
+                        results[i] = BadUpload("duplicate", name=given, held=held[digest])
+                        continue
+                    name = self._write(safe_filename(given, suffix), data)
+                    written.append((i, given, name, count, warnings))
+                    held[digest] = name
+                    when = datetime.now(UTC).isoformat(timespec="seconds")
+                    self._record(name, Provenance(by, when, given))
+            except BaseException:  # a full disk, say: what was written goes again
+                self._undo([w[2] for w in written])
+                raise
             if written:
                 passages(sum(w[3] for w in written))
                 self._ingest_added(written, results)
@@ -257,15 +264,23 @@ class Library:
                 chunks = held[name].expected if name in held else count
                 results[i] = Added(name, titles.get(name, name), chunks, tuple(warnings))
 
-    def find(self, wanted: str) -> str:
-        """Return the document a name means: its file name, or its title (any case);
-        raise BadUpload naming the choices when none or several match."""
-        sources = open_index(self.settings.index_dir).sources()
-        for test in (
+    def sources(self) -> dict[str, str]:
+        """Return the collection's documents (source -> title), as the index holds them now."""
+        return open_index(self.settings.index_dir).sources()
+
+    def find(self, wanted: str, partial: bool = True) -> str:
+        """Return the document a name means: its file name, or its title (any case), or
+        with `partial` a unique part of either; raise BadUpload naming the choices when
+        none or several match."""
+        sources = self.sources()
+        low = wanted.lower()
+        tests: list[Callable[[str, str], bool]] = [
             lambda s, t: s == wanted,
-            lambda s, t: s.lower() == wanted.lower() or t.lower() == wanted.lower(),
-            lambda s, t: wanted.lower() in s.lower() or wanted.lower() in t.lower(),
-        ):
+            lambda s, t: low in (s.lower(), t.lower()),
+        ]
+        if partial:
+            tests.append(lambda s, t: low in s.lower() or low in t.lower())
+        for test in tests:
             found = [s for s, t in sources.items() if test(s, t)]
             if len(found) == 1:
                 return found[0]
@@ -274,12 +289,15 @@ class Library:
         raise BadUpload("unknown", name=wanted)
 
     def remove(self, source: str) -> Report:
-        """Delete a document from the data dir and the index."""
-        with self._lock:
-            path = self.settings.data_dir / source
-            if not path.resolve().is_relative_to(self.settings.data_dir.resolve()):
-                raise BadUpload("outside", name=source)
-            path.unlink(missing_ok=True)
+        """Delete a document (by the name the index knows it by) from the data dir and
+        the index."""
+        with self._lock, ingest_lock(self.settings.index_dir):
+            listing = discover(self.settings.data_dir, self.settings.ignore)
+            found = next((f for f in listing.documents if f.source == source), None)
+            if found is None and source not in self.sources():
+                raise BadUpload("unknown", name=source)
+            if found is not None:  # its path, not the source: that escapes odd bytes
+                found.path.unlink()
             self._forget(source)
             return self._ingest()
 
@@ -296,7 +314,10 @@ class Library:
         }
 
     def _ingest(self) -> Report:
-        return Ingester(self.settings, self.embedder, progress=False, allow_empty=True).run()
+        """Ingest the data dir; the caller holds the ingest lock."""
+        return Ingester(
+            self.settings, self.embedder, progress=False, allow_empty=True, locked=True, fresh=True
+        ).run()
 
     def _write(self, name: str, data: bytes) -> str:
         """Write a new document under `name` or the next free one, whole or not at all."""
@@ -339,8 +360,9 @@ class Library:
 
     def _save(self, added: dict[str, dict[str, str]]) -> None:
         path = self.settings.data_dir / ADDED
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(added, ensure_ascii=False, indent=1), "utf-8")
+        fd, tmp = tempfile.mkstemp(prefix=OWN, dir=self.settings.data_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(added, out, ensure_ascii=False, indent=1)
         os.replace(tmp, path)
 
 

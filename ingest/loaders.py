@@ -19,8 +19,9 @@ from ingest.encoding import decode
 from ingest.files import readable_name
 from retrieval.errors import UnreadableFile
 
-# A DOCX whose parts unpack to more than this is not opened (a zip bomb would fill memory).
-MAX_UNPACKED = 256 * 2**20
+# A DOCX whose XML unpacks to more than this is not opened: a zip bomb would fill memory,
+# and parsing takes some ten times its size (a 1,000-page text is some 20 MB of XML).
+MAX_UNPACKED = 64 * 2**20
 
 
 @dataclass
@@ -91,9 +92,11 @@ def _docx_parts(data: bytes) -> Iterator[str]:
 
 
 def _unpacked(data: bytes) -> int:
-    """Return how many bytes a zip's members unpack to (as their headers say)."""
+    """Return how many bytes a zip's XML parts unpack to (as their headers say, which
+    zipfile holds them to); pictures do not count."""
     try:
-        return sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+        return sum(i.file_size for i in members if i.filename.endswith((".xml", ".rels")))
     except (zipfile.BadZipFile, OSError, ValueError):
         return 0  # python-docx says what is wrong with it
 

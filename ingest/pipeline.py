@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -114,21 +114,27 @@ class Ingester:
         log_every: float = LOG_EVERY,
         rebuild: bool = False,
         allow_empty: bool = False,
+        locked: bool = False,
+        fresh: bool = False,
     ):
         """`progress` shows a bar (on a terminal); `log`, when given, receives a progress
         line every `log_every` seconds instead (files, chunks, rate, ETA), for logs.
         `rebuild` deletes the index first (a damaged vector store), to build it anew.
         `allow_empty`: a data dir without documents empties the index (its last document
-        was removed) instead of being refused."""
+        was removed) instead of being refused. `locked`: the caller holds `ingest_lock`.
+        `fresh` opens the store anew, not this process's open one, which does not see what
+        other processes wrote since (a bot ingesting what a chat sent)."""
         self.settings = settings
         self.allow_empty = allow_empty
+        self.locked = locked
         self.log = log
         self.log_every = log_every
-        self.store = Store(settings)
-        if rebuild:
-            self.store.destroy()
-            remove_files(settings.index_dir / DATABASE)
-            (settings.index_dir / "baseline.json").unlink(missing_ok=True)
+        self.store = Store(settings, fresh=fresh)
+        if rebuild:  # not under an ingest that is running
+            with nullcontext() if locked else ingest_lock(settings.index_dir, self._waiting):
+                self.store.destroy()
+                remove_files(settings.index_dir / DATABASE)
+                (settings.index_dir / "baseline.json").unlink(missing_ok=True)
         self.embedder = embedder or settings_embedder(settings)
         self.progress = progress
         self.flush_chunks = flush_chunks
@@ -146,7 +152,12 @@ class Ingester:
         """Ingest every document; remove the chunks of deleted ones. On a full disk, raise
         DiskFull: the index of the last finished ingest is kept, and the next run goes on."""
         try:
-            with ingest_lock(self.settings.index_dir, self._waiting):
+            lock = (
+                nullcontext()
+                if self.locked
+                else ingest_lock(self.settings.index_dir, self._waiting)
+            )
+            with lock:
                 return self._run()
         except (OSError, sqlite3.OperationalError) as e:
             full = out_of_space(e, self.settings.index_dir)

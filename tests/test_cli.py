@@ -108,6 +108,8 @@ def test_add_and_remove_from_the_command_line(hashed: Settings, tmp_path: Path) 
     assert answer["citations"][0]["source"] == "火星报告.pdf"
     kept = _run(hashed, "remove", "火星报告", stdin="n\n")
     assert kept.returncode == 1 and (hashed.data_dir / "火星报告.pdf").exists()
+    partial = _run(hashed, "remove", "火星", "--yes")  # without asking, only a whole name
+    assert partial.returncode == 1 and (hashed.data_dir / "火星报告.pdf").exists()
     removed = _run(hashed, "remove", "火星报告", "--yes")
     assert removed.returncode == 0 and "removed 火星报告.pdf" in removed.stdout
     assert "火星报告.pdf" not in _run(hashed, "sources").stdout

@@ -1,6 +1,7 @@
 """Adding and removing documents (ingest/library.py) against a real index in a temp dir:
 what is added is answerable, what is refused leaves the collection as it was."""
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -156,3 +157,18 @@ def test_the_last_document_can_be_removed(tmp_path: Path) -> None:
     added = library.add("火星.md", f"# 火星\n\n{MARS}".encode(), "alice")
     library.remove(added.name)
     assert _state(settings) == ([], {})
+
+
+def test_a_dangling_link_keeps_its_name_and_an_odd_byte_name_can_be_removed(
+    hashed: Settings,
+) -> None:
+    (hashed.data_dir / "火星.md").symlink_to(hashed.data_dir / "gone.md")
+    library = Library(hashed)
+    added = library.add("火星.md", f"# 火星\n\n{MARS}".encode(), "alice")
+    assert added.name == "火星 (2).md" and (hashed.data_dir / "火星.md").is_symlink()
+    odd = os.fsdecode(b"\xd6\xd0\xce\xc4.txt")  # GBK bytes: the index escapes them
+    (hashed.data_dir / odd).write_text("金星探测器于2040年发射。", "utf-8")
+    library.remove(added.name)  # the ingest it runs indexes the odd file as well
+    source = next(s for s in library.sources() if s.startswith("\\x"))
+    library.remove(source)
+    assert not (hashed.data_dir / odd).exists() and source not in library.sources()
