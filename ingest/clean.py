@@ -65,6 +65,12 @@ def running_symbol(raw: str) -> str:
     return found.most_common(1)[0][0] if found else ""
 
 
+# a number cut by a line break in Chinese text: a line ending in digits attached to what
+# comes before them ("~8", "东经8"), the next starting with digits a Chinese unit follows ("6度")
+_CUT_NUMBER_BEFORE = re.compile(r"[^\s\d][\d.,]*\d$")
+_CUT_NUMBER_AFTER = re.compile(rf"\d[\d.,]*[{CJK}]")
+
+
 def tidy(text: str) -> str:
     """Collapse white space, dropping it entirely next to Chinese characters."""
     text = re.sub(r"\s+", " ", text).strip()
@@ -72,14 +78,18 @@ def tidy(text: str) -> str:
 
 
 def join_lines(lines: list[str]) -> str:
-    """Join hard-wrapped lines: no space inside Chinese text, one space elsewhere."""
+    """Join hard-wrapped lines: no space inside Chinese text, one space elsewhere; a
+    number cut at the end of a line of Chinese text is joined whole ("东经8" + "6度")."""
     out = ""
     for line in (ln.strip() for ln in lines):
         if not line:
             continue
         glue = (
             ""
-            if not out or re.match(rf"[{CJK}]", out[-1]) or re.match(rf"[{CJK}]", line[0])
+            if not out
+            or re.match(rf"[{CJK}]", out[-1])
+            or re.match(rf"[{CJK}]", line[0])
+            or (_CUT_NUMBER_BEFORE.search(out) and _CUT_NUMBER_AFTER.match(line))
             else " "
         )
         out += glue + line

@@ -17,6 +17,13 @@ def test_hard_wrapped_chinese_lines_are_joined_without_spaces() -> None:
     )
 
 
+def test_a_number_cut_by_a_line_break_is_joined_whole() -> None:
+    [block] = text_blocks("介于北纬30度45分~31度22分、东经86度23分~8\n6度49分。湖面海拔4528米。\n")
+    assert block.text == "介于北纬30度45分~31度22分、东经86度23分~86度49分。湖面海拔4528米。"
+    [english] = text_blocks("The survey of 1998\n2000 people found the same.\n")
+    assert english.text == "The survey of 1998 2000 people found the same."
+
+
 def test_running_headers_footers_and_page_numbers_are_furniture() -> None:
     for line in ["CD/PV.1261 ", "10 GE.12-63627 ", "A/67/131  ", "12-41312 (C)6 ", "  7 "]:
         assert is_furniture(line), line
