@@ -174,9 +174,7 @@ def add(obj: Context, files: tuple[Path, ...]) -> None:
     refused = 0
     for path in files:
         try:
-            if path.stat().st_size > library.limit:
-                mb, limit = path.stat().st_size / 2**20, obj.settings.max_upload_mb
-                raise BadUpload("too_big", name=path.name, mb=mb, limit=limit)
+            library.check_size(path.name, path.stat().st_size)  # before reading it
             sent.append((path.name, path.read_bytes()))
         except (OSError, BadUpload) as e:
             click.echo(f"not added: {e}", err=True)

@@ -105,19 +105,19 @@ async def add_document(update: Update, context: Context) -> None:
     sent = message.document
     name = sent.file_name or "document"
     library = context.bot_data.library
-    if sent.file_size and sent.file_size > library.limit:
-        mb = sent.file_size / 2**20
-        limit = library.settings.max_upload_mb
-        await message.reply_text(say("too_big", lang, name=name, mb=mb, limit=limit))
+    try:
+        library.check_size(name, sent.file_size or 0)  # before anything is fetched
+    except BadUpload as e:
+        await message.reply_text(say("not_added", lang, name=name, why=reason(e, lang)))
         return
     status = await message.reply_text(say("reading", lang, name=name))
     try:
         file = await context.bot.get_file(sent.file_id)
-        if file.file_size and file.file_size > library.limit:
-            mb, limit = file.file_size / 2**20, library.settings.max_upload_mb
-            await status.edit_text(say("too_big", lang, name=name, mb=mb, limit=limit))
-            return
+        library.check_size(name, file.file_size or 0)
         data = bytes(await file.download_as_bytearray())
+    except BadUpload as e:
+        await status.edit_text(say("not_added", lang, name=name, why=reason(e, lang)))
+        return
     except TelegramError as e:
         logger.warning("download of a document failed: %s", e)
         await status.edit_text(say("download_failed", lang, name=name, why=str(e)))

@@ -47,10 +47,6 @@ WORDS: dict[str, dict[Language, str]] = {
         "zh": "把 .pdf、.docx、.txt、.md 或 .html 文件发给我即可添加"
         "（在群组中请以 /add 作为文件说明）。",
     },
-    "too_big": {
-        "en": "{name} is {mb:.1f} MB; documents up to {limit} MB are added.",
-        "zh": "{name} 有 {mb:.1f} MB；只能添加不超过 {limit} MB 的文档。",
-    },
     "reading": {"en": "Reading {name}…", "zh": "正在读取 {name}…"},
     "indexing": {"en": "Indexing {n} passages…", "zh": "正在索引 {n} 个段落…"},
     "added": {
@@ -87,7 +83,7 @@ WORDS: dict[str, dict[Language, str]] = {
     # why a file is not added (ingest/library.py REASONS, in the same order)
     "refused_too_big": {
         "en": "{name} is {mb:.1f} MB, over the {limit} MB limit",
-        "zh": "{name} 有 {mb:.1f} MB，超过了 {limit} MB 的上限",
+        "zh": "{name} 有 {mb:.1f} MB；只能添加不超过 {limit} MB 的文档",
     },
     "refused_unsupported": {
         "en": "citeqa reads {kinds} files; {name} is {holds}",

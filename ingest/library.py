@@ -23,7 +23,7 @@ import threading
 import unicodedata
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
@@ -118,7 +118,7 @@ def check_kind(name: str, data: bytes) -> str:
             return ".txt"
         kinds = ", ".join(sorted(READERS))
         raise BadUpload("unsupported", kinds=kinds, name=name, holds=content)
-    expected = ".pdf" if suffix == ".pdf" else ".docx" if suffix == ".docx" else "text"
+    expected = suffix if suffix in (".pdf", ".docx") else "text"
     if content != expected:
         shown = KINDS.get(content, content)
         raise BadUpload("wrong_kind", name=name, named=KINDS[suffix], holds=shown)
@@ -162,24 +162,21 @@ class Library:
         self.embedder = embedder
         self._lock = threading.Lock()  # one change at a time in this process
 
-    @property
-    def limit(self) -> int:
-        return self.settings.max_upload_mb * 1024 * 1024
+    def check_size(self, given: str, size: int) -> None:
+        """Raise BadUpload for a file over the limit (known before it is read or fetched)."""
+        limit = self.settings.max_upload_mb
+        if size > limit * 2**20:
+            raise BadUpload("too_big", name=given, mb=size / 2**20, limit=limit)
 
     def check(self, given: str, data: bytes) -> tuple[str, int, list[str]]:
         """Check a file as `add` does, changing nothing: return its suffix, how many
         passages it makes and the reader's warnings; raise BadUpload."""
-        if len(data) > self.limit:
-            mb = len(data) / 2**20
-            raise BadUpload("too_big", name=given, mb=mb, limit=self.settings.max_upload_mb)
+        self.check_size(given, len(data))
         suffix = check_kind(given, data)
-        with tempfile.TemporaryDirectory(prefix="citeqa-upload-") as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            path.write_bytes(data)
-            try:
-                document, warnings = load(path, given, data=data)
-            except UnreadableFile as e:
-                raise BadUpload("unreadable", name=given, why=str(e)) from e
+        try:  # the reader goes by the suffix; the bytes are read where they are
+            document, warnings = load(Path(f"upload{suffix}"), given, data=data)
+        except UnreadableFile as e:
+            raise BadUpload("unreadable", name=given, why=str(e)) from e
         return suffix, len(chunk(document)), warnings
 
     def add(
@@ -350,12 +347,12 @@ class Library:
             logger.exception("could not take %s out of the index again", ", ".join(names))
 
     def _record(self, name: str, provenance: Provenance) -> None:
-        added = {s: _fields(p) for s, p in self.provenance().items()}
-        added[name] = _fields(provenance)
+        added = {s: asdict(p) for s, p in self.provenance().items()}
+        added[name] = asdict(provenance)
         self._save(added)
 
     def _forget(self, name: str) -> None:
-        added = {s: _fields(p) for s, p in self.provenance().items() if s != name}
+        added = {s: asdict(p) for s, p in self.provenance().items() if s != name}
         self._save(added)
 
     def _save(self, added: dict[str, dict[str, str]]) -> None:
@@ -364,7 +361,3 @@ class Library:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(added, out, ensure_ascii=False, indent=1)
         os.replace(tmp, path)
-
-
-def _fields(p: Provenance) -> dict[str, str]:
-    return {"by": p.by, "at": p.at, "given": p.given}

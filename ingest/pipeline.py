@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -129,14 +129,14 @@ class Ingester:
         self.locked = locked
         self.log = log
         self.log_every = log_every
+        self.progress = progress  # before the rebuild, which may be `_waiting`
         self.store = Store(settings, fresh=fresh)
         if rebuild:  # not under an ingest that is running
-            with nullcontext() if locked else ingest_lock(settings.index_dir, self._waiting):
+            with self._lock():
                 self.store.destroy()
                 remove_files(settings.index_dir / DATABASE)
                 (settings.index_dir / "baseline.json").unlink(missing_ok=True)
         self.embedder = embedder or settings_embedder(settings)
-        self.progress = progress
         self.flush_chunks = flush_chunks
         self.report = Report()
         self._generation_bumped = False
@@ -152,12 +152,7 @@ class Ingester:
         """Ingest every document; remove the chunks of deleted ones. On a full disk, raise
         DiskFull: the index of the last finished ingest is kept, and the next run goes on."""
         try:
-            lock = (
-                nullcontext()
-                if self.locked
-                else ingest_lock(self.settings.index_dir, self._waiting)
-            )
-            with lock:
+            with self._lock():
                 return self._run()
         except (OSError, sqlite3.OperationalError) as e:
             full = out_of_space(e, self.settings.index_dir)
@@ -196,6 +191,10 @@ class Ingester:
         self._finish()
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _lock(self) -> AbstractContextManager[None]:
+        """Return the ingest lock to hold, or nothing where the caller holds it."""
+        return nullcontext() if self.locked else ingest_lock(self.settings.index_dir, self._waiting)
 
     def _waiting(self) -> None:
         message = "waiting for another ingest of this index to finish"
