@@ -242,6 +242,10 @@ def build_application(settings: Settings, qa: "QA") -> BotApplication:
         .base_file_url(settings.telegram_base_file_url)
         .context_types(context_types)
         .concurrent_updates(True)
+        # On stop, python-telegram-bot cancels the long poll without awaiting it and at once
+        # calls getUpdates again to confirm the offset: with one connection that call can wait
+        # for the cancelled one past its pool timeout, and logs a traceback (seen in CI).
+        .get_updates_connection_pool_size(2)
         .post_init(_post_init)
     )
     # The builder's stubs type the job queue with the default context, not ours.

@@ -15,7 +15,7 @@ EVAL = ROOT.parent / "shared" / "eval"
 
 @pytest.mark.skipif(not EVAL.exists(), reason="../shared/eval is not beside this checkout")
 def test_scale_bench_runs_end_to_end(tmp_path: Path) -> None:
-    command = [sys.executable, str(ROOT / "bench" / "scale.py"), "--size", "600", "--json"]
+    command = [sys.executable, str(ROOT / "bench" / "scale.py"), "--size", "250", "--json"]
     out = subprocess.run(
         [*command, "--no-embedding", "--workdir", str(tmp_path / "scale")],
         capture_output=True,
@@ -25,7 +25,7 @@ def test_scale_bench_runs_end_to_end(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
-    assert report["chunks"] > 300 and report["files"] >= 2
+    assert report["chunks"] > 150 and report["files"] >= 2
     assert "1 indexed" in report["append_reingest"]["summary"]
     embedded = int(report["append_reingest"]["summary"].split("; ")[1].split()[0])
     assert 1 <= embedded <= 2  # only the appended passage (and the one it now overlaps)
