@@ -71,6 +71,16 @@ _CUT_NUMBER_BEFORE = re.compile(r"[^\s\d][\d.,]*\d$")
 _CUT_NUMBER_AFTER = re.compile(rf"\d[\d.,]*[{CJK}]")
 
 
+def _ends_in_cut_number(text: str) -> bool:
+    """Return whether `text` ends as `_CUT_NUMBER_BEFORE` says, looking only at its last
+    run of digits, points and commas and the character before it (where any match starts):
+    searching the whole text at every line made joining a long paragraph quadratic."""
+    start = len(text)
+    while start and (text[start - 1].isdecimal() or text[start - 1] in ".,"):
+        start -= 1
+    return _CUT_NUMBER_BEFORE.search(text, max(start - 1, 0)) is not None
+
+
 def tidy(text: str) -> str:
     """Collapse white space, dropping it entirely next to Chinese characters."""
     text = re.sub(r"\s+", " ", text).strip()
@@ -89,7 +99,7 @@ def join_lines(lines: list[str]) -> str:
             if not out
             or re.match(rf"[{CJK}]", out[-1])
             or re.match(rf"[{CJK}]", line[0])
-            or (_CUT_NUMBER_BEFORE.search(out) and _CUT_NUMBER_AFTER.match(line))
+            or (_ends_in_cut_number(out) and _CUT_NUMBER_AFTER.match(line))
             else " "
         )
         out += glue + line
