@@ -73,8 +73,11 @@ class RemoveButton:
         return cls(match[2], match[1] == "y")
 
 
-def reason(error: CiteqaError, lang: Language) -> str:
-    """Return why a file was not added (or a name not found), in the user's language."""
+def reason(error: Exception, lang: Language) -> str:
+    """Return why a file was not added (or a name not found, or a document not removed), in
+    the user's language; anything but citeqa's own errors reads as the general error line."""
+    if not isinstance(error, CiteqaError):
+        return say("error", lang)
     if not isinstance(error, BadUpload):
         return str(error)
     words = KIND_WORDS[lang]
@@ -141,14 +144,11 @@ async def _add(
     library = context.bot_data.library
     try:
         added = await _changing(lambda: library.add(name, data, by, indexing))
-    except CiteqaError as e:
+    except Exception as e:
+        if not isinstance(e, CiteqaError):
+            logger.exception("adding %s failed", name)
         await _settled(edits)
         await status.edit_text(say("not_added", lang, name=name, why=reason(e, lang)))
-        return
-    except Exception:
-        logger.exception("adding %s failed", name)
-        await _settled(edits)
-        await status.edit_text(say("not_added", lang, name=name, why=say("error", lang)))
         return
     await _settled(edits)
     await _refreshed(context)
@@ -225,8 +225,7 @@ async def confirm_remove(update: Update, context: Context) -> None:
         await _changing(lambda: library.remove(source))
     except Exception as e:
         logger.exception("removing %s failed", source)
-        why = reason(e, lang) if isinstance(e, CiteqaError) else say("error", lang)
-        await query.edit_message_text(say("not_removed", lang, title=title, why=why))
+        await query.edit_message_text(say("not_removed", lang, title=title, why=reason(e, lang)))
         return
     await _refreshed(context)
     logger.info("removed %s for %s", source, sender(query.from_user))

@@ -49,10 +49,9 @@ _CHEAP = frozenset("HLN")
 _NEAR = frozenset({frozenset("KS"), frozenset("FH"), frozenset("TS")})
 
 
-@cache
 def _dictionary() -> tuple[dict[str, str], frozenset[str]]:
     """Return each Chinese character's first reading (toneless), and the characters that
-    CC-CEDICT's foreign names are spelt with."""
+    CC-CEDICT's foreign names are spelt with (read once, by `_spellers`)."""
     readings: dict[str, str] = {}
     foreign: Counter[str] = Counter()
     words: Counter[str] = Counter()

@@ -272,7 +272,7 @@ def _word_in(text: str, word: str, translations: Mapping[str, Sequence[str]]) ->
         return next(_occurrences(text, word), None) is not None
     if not word.isascii():
         return word in text
-    return _english_holds(text, word) or _translated(text, [word], translations)
+    return _english_holds(text, word) or _in_text(text, stem(word), translations)
 
 
 def _holds(text: str, fact: Fact) -> bool:
@@ -296,14 +296,6 @@ def _in_text(text: str, key: str, translations: Mapping[str, Sequence[str]]) -> 
     """Return whether `text` holds a translation of the stemmed English word or phrase `key`
     (one of two characters or more: 约 or 好 stand in most Chinese passages)."""
     return any(len(h) > 1 and h in text for h in translations.get(key, ()))
-
-
-def _translated(text: str, words: Sequence[str], translations: Mapping[str, Sequence[str]]) -> bool:
-    """Return whether an English phrase, or else every word of it, has a translation in
-    `text`."""
-    if len(words) > 1 and _in_text(text, stem(" ".join(words)), translations):
-        return True
-    return bool(words) and all(_in_text(text, stem(w), translations) for w in words)
 
 
 def _rendered(text: str, name: str, translations: Mapping[str, Sequence[str]]) -> bool:
@@ -344,7 +336,7 @@ def coverage(plain: str, text: str, translations: Mapping[str, Sequence[str]]) -
         if not word.isascii():
             held += word in text
             checked += 1
-        elif _english_holds(text, word) or _translated(text, [word], translations):
+        elif _english_holds(text, word) or _in_text(text, stem(word), translations):
             held += 1
             checked += 1
         elif latin or stem(word) in translations:
